@@ -1,0 +1,149 @@
+"""One array backend for the whole library: NumPy by default, CuPy on a GPU.
+
+Every module gets its array namespace from here::
+
+    from microcircuit import backend
+    xp = backend.xp()          # numpy or cupy
+    W = backend.asarray(host_array)
+
+Random numbers are always drawn on the host with a seeded ``numpy.random.Generator``
+and then moved to the device, so the same seed gives the same network on both backends.
+
+Select the backend with the environment variable ``MICROCIRCUIT_BACKEND=cupy`` or
+``microcircuit.set_backend("cupy")``; the dtype with ``MICROCIRCUIT_DTYPE=float64`` or
+``set_dtype("float64")`` (float32 is the default).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+_BACKENDS = ("numpy", "cupy")
+_DTYPES = ("float32", "float64")
+
+_state = {"name": None, "module": None, "dtype": None}
+
+
+def set_backend(name: str) -> None:
+    """Switch the array backend to ``"numpy"`` or ``"cupy"``.
+
+    Networks built before the switch keep their arrays where they are; build (or ``load``)
+    networks after switching.
+    """
+    name = str(name).lower()
+    if name not in _BACKENDS:
+        raise ValueError(f"unknown backend {name!r}: choose one of {_BACKENDS}")
+    if name == "cupy":
+        try:
+            import cupy
+        except ImportError as exc:  # pragma: no cover - depends on the machine
+            raise ImportError(
+                "backend 'cupy' needs CuPy: pip install 'microcircuit[cuda12]' "
+                "(or [cuda13]) on a machine with an NVIDIA GPU"
+            ) from exc
+        try:
+            cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # pragma: no cover - depends on the machine
+            raise RuntimeError(f"CuPy is installed but no CUDA device is usable: {exc}") from exc
+        _state["module"] = cupy
+    else:
+        _state["module"] = np
+    _state["name"] = name
+
+
+def set_dtype(dtype) -> None:
+    """Set the floating-point dtype of all new arrays (``"float32"`` or ``"float64"``)."""
+    name = np.dtype(dtype).name
+    if name not in _DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}: choose one of {_DTYPES}")
+    _state["dtype"] = np.dtype(name)
+
+
+def _ensure() -> None:
+    if _state["module"] is None:
+        set_backend(os.environ.get("MICROCIRCUIT_BACKEND", "numpy"))
+    if _state["dtype"] is None:
+        set_dtype(os.environ.get("MICROCIRCUIT_DTYPE", "float32"))
+
+
+def xp():
+    """The array namespace in use: the ``numpy`` or the ``cupy`` module."""
+    _ensure()
+    return _state["module"]
+
+
+def name() -> str:
+    """Name of the active backend, ``"numpy"`` or ``"cupy"``."""
+    _ensure()
+    return _state["name"]
+
+
+def dtype() -> np.dtype:
+    """The floating-point dtype of new arrays."""
+    _ensure()
+    return _state["dtype"]
+
+
+def asarray(a, dtype=None):
+    """Move a host array (or anything array-like) to the backend, cast to ``dtype``.
+
+    Integer arrays keep their integer type when ``dtype`` is ``None`` and the input is
+    integral; floating input is cast to the active dtype.
+    """
+    a_np = a if hasattr(a, "__cuda_array_interface__") else np.asarray(a)
+    if dtype is None:
+        dtype = dtype_of(a_np)
+    return xp().asarray(a_np, dtype=dtype)
+
+
+def dtype_of(a):
+    """The dtype ``asarray`` gives to ``a``: integers stay integers, floats use the active dtype."""
+    kind = np.dtype(a.dtype).kind
+    return a.dtype if kind in "iub" else dtype()
+
+
+def to_numpy(a) -> np.ndarray:
+    """Copy a backend array to a host NumPy array (a no-op for NumPy arrays)."""
+    if hasattr(a, "get"):
+        return a.get()
+    return np.asarray(a)
+
+
+def rng(seed) -> np.random.Generator:
+    """A seeded host random generator; draw on the host, then ``asarray`` to the device."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    return np.random.default_rng(seed)
+
+
+def is_cupy_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def noise_generator(seed: int):
+    """A random generator that lives on the backend's device, for noise inside hot loops.
+
+    Initial weights and data order are drawn on the host (:func:`rng`); sampling that
+    happens at every time step (Bernoulli input spikes, spiking error cells) draws on the
+    device so that no arrays cross to the host. Seed it from a host generator.
+    """
+    if name() == "cupy":
+        return xp().random.RandomState(int(seed))
+    return np.random.default_rng(int(seed))
+
+
+def uniform(gen, shape):
+    """Uniform [0, 1) samples of ``shape`` in the active dtype from a :func:`noise_generator`."""
+    if isinstance(gen, np.random.Generator):
+        return gen.random(shape, dtype=np.float32 if dtype() == np.float32 else np.float64)
+    return gen.random_sample(shape, dtype=dtype())

@@ -1,0 +1,151 @@
+"""The microcircuit: pyramidal cells, E+ and E- error cells, and local feedback.
+
+Three cell types per position ``i`` of a layer: the pyramidal cell ``P_i`` (basal, soma,
+apical; :mod:`microcircuit.layers`) and two error cells, ``E+_i`` ("fire more") and
+``E-_i`` ("fire less"). Two types of connectivity:
+
+A. feedforward ``P^{l-1} -> basal(P^l)`` through the plastic weights ``W^l``;
+B. feedback ``E+/E- of layer l+1 -> apical(P^l)`` through fixed weights ``B^{l+1}``
+   whose sign follows the forward synapse they mirror: ``B = |M| (.) sign(W^T)``.
+
+The error phase, from the output down:
+
+- output layer: ``E+ = [g^L e]_+``, ``E- = [g^L e]_-`` with ``e = -dE/dr^L`` (:mod:`losses`);
+- hidden layer: the apical compartment sums ``a = B^{l+1} E+ - B^{l+1} E-`` (excitatory and
+  inhibitory routes), and the error cells fire ``E+ = [g^l a]_+``, ``E- = [g^l a]_-``;
+- Hebbian rule in the local compartment: ``Delta W^l = eta (E+ - E-)^T r^{l-1}``.
+
+Since ``E+ - E- = -delta`` at every layer, this is SC-FA's update exactly in rate mode;
+in spiking mode the error cells fire Bernoulli spikes for ``T_e`` steps and the update is
+an unbiased estimate of it (chapter 8 proves both).
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .rules import Rule, random_kernels, sign_concordant
+
+MODES = ("rate", "spiking")
+FEEDBACKS = ("sign_concordant", "symmetric", "random", "direct")
+
+
+class ErrorCells:
+    """The E+ and E- populations of one layer, as rates ``pos >= 0`` and ``neg >= 0``."""
+
+    def __init__(self, pos, neg):
+        self.pos = pos
+        self.neg = neg
+
+    @classmethod
+    def from_drive(cls, g, a):
+        """Error cells driven by ``g (.) a``: ``E+ = [g a]_+``, ``E- = [g a]_-``."""
+        xp = backend.xp()
+        drive = g * a
+        return cls(xp.maximum(drive, 0.0), xp.maximum(-drive, 0.0))
+
+    @property
+    def signed(self):
+        """``E+ - E-``: the signed error the pair encodes."""
+        return self.pos - self.neg
+
+    def spiking(self, T_e: int, gen):
+        """Simulate the pair as Bernoulli spiking cells for ``T_e`` steps.
+
+        Rates are scaled into [0, 1] by ``s = max(E+, E-)`` over the layer's batch; each
+        cell fires with probability ``rate / s`` per step; the estimate is
+        ``s * count / T_e``, whose expectation is the rate (the scale ``s`` is undone).
+        """
+        xp = backend.xp()
+        scale = xp.maximum(self.pos.max(), self.neg.max())
+        scale = xp.where(scale > 0, scale, 1.0)
+        p_pos, p_neg = self.pos / scale, self.neg / scale
+        n_pos = xp.zeros_like(p_pos)
+        n_neg = xp.zeros_like(p_neg)
+        for _ in range(T_e):
+            n_pos += backend.uniform(gen, p_pos.shape) < p_pos
+            n_neg += backend.uniform(gen, p_neg.shape) < p_neg
+        return ErrorCells(scale * n_pos / T_e, scale * n_neg / T_e)
+
+
+def apical_feedback(cells: ErrorCells, layer, K):
+    """Apical potential of the layer below: ``a = B E+ - B E-`` with ``B = K^T``."""
+    return layer.backward(cells.pos, K) - layer.backward(cells.neg, K)
+
+
+def hebbian_update(cells: ErrorCells, layer):
+    """Hebbian rule in the local compartment: ``(E+ - E-)^T r^{l-1} / batch`` and bias ``mean(E+ - E-)``.
+
+    The two Hebbian products ``E+ r`` and ``-E- r`` share the presynaptic factor, so they
+    are summed before the product (it is bilinear). Per unit learning rate.
+    """
+    return layer.hebbian(cells.signed, layer.r_pre)
+
+
+class Microcircuit(Rule):
+    """Learning by the explicit three-cell microcircuit.
+
+    mode : ``"rate"`` (error cells report exact rates) or ``"spiking"`` (Bernoulli error
+        spikes over ``T_e`` steps).
+    feedback : the wiring of the feedback synapses: ``"sign_concordant"`` (the model:
+        SC-FA), ``"symmetric"`` (``B = W^T``: BP), ``"random"`` (FA), ``"direct"`` (from the
+        output error cells to every layer's apical dendrites: DFA).
+    """
+
+    name = "microcircuit"
+
+    def __init__(self, mode: str = "rate", T_e: int = 32, feedback: str = "sign_concordant", seed: int = 0):
+        if mode not in MODES:
+            raise ValueError(f"unknown microcircuit mode {mode!r}: choose one of {MODES}")
+        if feedback not in FEEDBACKS:
+            raise ValueError(f"unknown feedback {feedback!r}: choose one of {FEEDBACKS}")
+        if not (isinstance(T_e, int) and T_e > 0):
+            raise ValueError(f"T_e (error-cell time steps) must be a positive int, got {T_e!r}")
+        self.mode, self.T_e, self.feedback = mode, T_e, feedback
+        self.reseed(seed)
+
+    def reseed(self, seed: int):
+        """Restart the error cells' spike noise from ``seed`` (spiking mode)."""
+        self.gen = backend.noise_generator(seed)
+
+    def init(self, layers, rng):
+        self.kernels = [None] * len(layers)
+        if self.feedback != "symmetric":
+            self.kernels = random_kernels(layers, rng, direct=self.feedback == "direct")
+
+    def kernel(self, i, layer):
+        if self.feedback == "symmetric":
+            return layer.W
+        if self.feedback == "random":
+            return self.kernels[i]
+        return sign_concordant(layer.W, self.kernels[i])
+
+    def _fire(self, cells):
+        return cells.spiking(self.T_e, self.gen) if self.mode == "spiking" else cells
+
+    def error_phase(self, layers, e):
+        """Error cells of every layer (``None`` for pooling), from the output error ``e``."""
+        L = len(layers) - 1
+        cells = [None] * len(layers)
+        cells[L] = self._fire(ErrorCells.from_drive(layers[L].g, e))
+        if self.feedback == "direct":
+            for i, layer in enumerate(layers[:-1]):
+                if layer.plastic:
+                    D = self.kernels[i]
+                    a = (cells[L].pos @ D - cells[L].neg @ D).reshape(layer.g.shape)
+                    cells[i] = self._fire(ErrorCells.from_drive(layer.g, a))
+            return cells
+        a = None
+        for i in reversed(range(L + 1)):
+            layer = layers[i]
+            if not layer.plastic:
+                a = layer.backward(a)
+                continue
+            if i < L:
+                cells[i] = self._fire(ErrorCells.from_drive(layer.g, a))
+            if i > 0:
+                a = apical_feedback(cells[i], layer, self.kernel(i, layer))
+        return cells
+
+    def updates(self, layers, e):
+        cells = self.error_phase(layers, e)
+        return [None if c is None else hebbian_update(c, layers[i]) for i, c in enumerate(cells)]

@@ -1,0 +1,304 @@
+"""Layers of pyramidal cells: dense, convolutional, and pooling wiring between them.
+
+A pyramidal cell has three compartments (see the book, chapter 5):
+
+- **basal dendrite**: sums feedforward input through the plastic weights,
+  ``I[t] = W x[t] + b``;
+- **soma**: a LIF unit (:mod:`microcircuit.neurons`) that turns ``I[t]`` into spikes and
+  keeps its rate ``r`` and local gain ``g``;
+- **apical dendrite**: receives the feedback error from the layer above. It does not
+  drive spikes in the forward phase; it gates plasticity (:mod:`microcircuit.circuit`).
+
+A layer is run as a stream over time (``reset``, then ``step`` for ``t = 1..T``, then
+``finish``), so memory does not grow with ``T``. Besides the forward map, each plastic layer
+exposes the two linear maps that learning needs, for any kernel ``K`` of ``W``'s shape:
+
+- ``backward(e, K)``: carry errors ``e`` at this layer's cells down to its inputs, ``e K``
+  (the feedback matrix of the book is ``B = K^T``; a transposed convolution for conv layers);
+- ``hebbian(post, pre)``: the batch-averaged Hebbian product ``post^T pre / batch``
+  (shared over positions for conv layers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import backend
+from .neurons import LIFParameters, lif_step, surrogate_gain
+
+
+# ----------------------------------------------------------------------------- specs
+@dataclass(frozen=True)
+class Dense:
+    """A dense layer of ``units`` pyramidal cells (flattens image-shaped input)."""
+
+    units: int
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A convolutional layer: ``channels`` feature maps, ``kernel`` x ``kernel`` receptive fields."""
+
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+    padding: int = 1
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Pooling wiring (no cells, not plastic): ``"avg"`` or ``"max"`` over ``size`` x ``size``."""
+
+    size: int = 2
+    kind: str = "avg"
+
+
+SPECS = {"Dense": Dense, "Conv": Conv, "Pool": Pool}
+
+
+def spec_to_dict(spec) -> dict:
+    return {"type": type(spec).__name__, **asdict(spec)}
+
+
+def spec_from_dict(d: dict):
+    d = dict(d)
+    return SPECS[d.pop("type")](**d)
+
+
+def _check_positive_int(name, value):
+    if not (isinstance(value, (int, np.integer)) and value > 0):
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+# --------------------------------------------------------------------------- layers
+class PyramidalLayer:
+    """A dense layer of pyramidal cells: ``I[t] = W x[t] + b`` into LIF somata.
+
+    ``W`` has shape ``(units, inputs)``; input of any shape is flattened per sample.
+    After a forward pass: ``r`` (rates), ``g`` (gains), ``r_pre`` (presynaptic rates).
+    """
+
+    plastic = True
+
+    def __init__(self, in_shape, units: int, lif: LIFParameters, rng, weight_scale: float = 1.0):
+        _check_positive_int("units", units)
+        self.in_shape = tuple(in_shape)
+        self.n_in = int(np.prod(self.in_shape))
+        self.out_shape = (units,)
+        self.lif = lif
+        std = weight_scale / math.sqrt(self.n_in)
+        self.W = backend.asarray(rng.normal(0.0, std, size=(units, self.n_in)))
+        self.b = backend.xp().zeros(units, dtype=backend.dtype())
+
+    # -- forward ---------------------------------------------------------------
+    def reset(self, batch: int):
+        xp = backend.xp()
+        shape = (batch, *self.out_shape)
+        self.v = xp.zeros(shape, dtype=backend.dtype())
+        self._count = xp.zeros(shape, dtype=backend.dtype())
+        self._gain = xp.zeros(shape, dtype=backend.dtype())
+        self._current = None
+
+    def basal(self, x):
+        """Basal dendrite current ``W x + b`` for a batch of inputs ``x``."""
+        return x.reshape(x.shape[0], -1) @ self.W.T + self.b
+
+    def step(self, x, constant: bool = False):
+        """One time step: input ``x`` (spikes or current) to output spikes."""
+        if constant and self._current is not None:
+            current = self._current
+        else:
+            current = self.basal(x)
+            if constant:
+                self._current = current
+        v_pre, spikes, self.v = lif_step(self.v, current, self.lif)
+        self._count += spikes
+        self._gain += surrogate_gain(v_pre, self.lif)
+        return spikes
+
+    def finish(self, T: int, r_pre):
+        """Close the pass: ``r = count / T``, ``g = sum phi' / T``; remember ``r_pre``."""
+        self.r = self._count / T
+        self.g = self._gain / T
+        self.r_pre = r_pre
+        self._current = None
+        return self.r
+
+    # -- learning --------------------------------------------------------------
+    def backward(self, e, K):
+        """Errors ``e`` (batch, units) carried down through kernel ``K``: ``e K``, input-shaped."""
+        return (e @ K).reshape(e.shape[0], *self.in_shape)
+
+    def hebbian(self, post, pre):
+        """Hebbian product ``post^T pre / batch`` and bias term ``mean(post)``."""
+        batch = post.shape[0]
+        return post.T @ pre.reshape(batch, -1) / batch, post.mean(axis=0)
+
+    @property
+    def params(self):
+        return [self.W, self.b]
+
+
+class ConvPyramidalLayer(PyramidalLayer):
+    """Convolutional pyramidal cells: shared kernels ``W`` of shape ``(C_out, C_in, k, k)``.
+
+    The convolution is an im2col matrix product: the only Python loop is over the ``k*k``
+    kernel offsets, never over pixels or channels.
+    """
+
+    def __init__(self, in_shape, spec: Conv, lif: LIFParameters, rng, weight_scale: float = 1.0):
+        for name in ("channels", "kernel", "stride"):
+            _check_positive_int(name, getattr(spec, name))
+        if len(in_shape) != 3:
+            raise ValueError(f"Conv needs image-shaped input (C, H, W), got shape {tuple(in_shape)}")
+        self.in_shape = tuple(in_shape)
+        C, H, W = self.in_shape
+        k, s, p = spec.kernel, spec.stride, spec.padding
+        self.k, self.s, self.p = k, s, p
+        self.OH = (H + 2 * p - k) // s + 1
+        self.OW = (W + 2 * p - k) // s + 1
+        if self.OH <= 0 or self.OW <= 0:
+            raise ValueError(f"kernel {k} with padding {p} does not fit input {H}x{W}")
+        self.out_shape = (spec.channels, self.OH, self.OW)
+        self.lif = lif
+        fan_in = C * k * k
+        std = weight_scale / math.sqrt(fan_in)
+        self.W = backend.asarray(rng.normal(0.0, std, size=(spec.channels, C, k, k)))
+        self.b = backend.xp().zeros((spec.channels, 1, 1), dtype=backend.dtype())
+
+    def _im2col(self, x):
+        """Patches of ``x`` (B, C, H, W) as a matrix (B*OH*OW, C*k*k)."""
+        xp = backend.xp()
+        B, C = x.shape[:2]
+        k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
+        xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+        cols = xp.empty((B, OH, OW, C, k, k), dtype=x.dtype)
+        for i in range(k):
+            for j in range(k):
+                patch = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
+                cols[:, :, :, :, i, j] = patch.transpose(0, 2, 3, 1)
+        return cols.reshape(B * OH * OW, C * k * k)
+
+    def _col2im(self, cols, batch):
+        """Adjoint of :meth:`_im2col`: sum patch rows back into (B, C, H, W)."""
+        xp = backend.xp()
+        C, H, W = self.in_shape
+        k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
+        cols = cols.reshape(batch, OH, OW, C, k, k)
+        out = xp.zeros((batch, C, H + 2 * p, W + 2 * p), dtype=cols.dtype)
+        for i in range(k):
+            for j in range(k):
+                out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+        return out[:, :, p : p + H, p : p + W] if p else out
+
+    def _to_rows(self, y):
+        """(B, C_out, OH, OW) to (B*OH*OW, C_out)."""
+        return y.transpose(0, 2, 3, 1).reshape(-1, y.shape[1])
+
+    def _from_rows(self, rows, batch):
+        return rows.reshape(batch, self.OH, self.OW, -1).transpose(0, 3, 1, 2)
+
+    def basal(self, x):
+        """Basal current: the convolution ``W * x + b``, shape (B, C_out, OH, OW)."""
+        batch = x.shape[0]
+        rows = self._im2col(x) @ self.W.reshape(self.W.shape[0], -1).T
+        return self._from_rows(rows, batch) + self.b
+
+    def backward(self, e, K):
+        """Transposed convolution of errors ``e`` (B, C_out, OH, OW) with kernel ``K``."""
+        batch = e.shape[0]
+        cols = self._to_rows(e) @ K.reshape(K.shape[0], -1)
+        return self._col2im(cols, batch)
+
+    def hebbian(self, post, pre):
+        """Kernel-shared Hebbian product: ``sum_positions post * patch(pre) / batch``."""
+        batch = post.shape[0]
+        dW = self._to_rows(post).T @ self._im2col(pre) / batch
+        db = post.sum(axis=(2, 3)).mean(axis=0).reshape(self.b.shape)
+        return dW.reshape(self.W.shape), db
+
+
+class PoolLayer:
+    """Pooling wiring between layers (no cells, nothing plastic).
+
+    ``avg``: the mean of the spikes in each ``size`` x ``size`` window (a fractional input);
+    ``max``: their maximum (a spike if any cell in the window spiked). Errors are carried
+    back uniformly (avg) or to the window's most active cell (max, by rate; ties share).
+    """
+
+    plastic = False
+
+    def __init__(self, in_shape, spec: Pool):
+        _check_positive_int("size", spec.size)
+        if spec.kind not in ("avg", "max"):
+            raise ValueError(f"unknown pool kind {spec.kind!r}: choose 'avg' or 'max'")
+        if len(in_shape) != 3 or in_shape[1] % spec.size or in_shape[2] % spec.size:
+            raise ValueError(f"Pool({spec.size}) needs (C, H, W) input with H, W divisible by {spec.size}, got {tuple(in_shape)}")
+        self.in_shape = tuple(in_shape)
+        self.size, self.kind = spec.size, spec.kind
+        C, H, W = in_shape
+        self.out_shape = (C, H // spec.size, W // spec.size)
+
+    def _windows(self, x):
+        B, C, H, W = x.shape
+        k = self.size
+        return x.reshape(B, C, H // k, k, W // k, k)
+
+    def reset(self, batch: int):
+        self._count = backend.xp().zeros((batch, *self.out_shape), dtype=backend.dtype())
+
+    def pool(self, x):
+        w = self._windows(x)
+        return w.mean(axis=(3, 5)) if self.kind == "avg" else w.max(axis=(3, 5))
+
+    def step(self, x, constant: bool = False):
+        out = self.pool(x)
+        self._count += out
+        return out
+
+    def finish(self, T: int, r_pre):
+        self.r = self._count / T
+        self.r_pre = r_pre
+        return self.r
+
+    def backward(self, e, K=None):
+        """Carry errors (B, C, H/k, W/k) back to the pooled cells (B, C, H, W)."""
+        xp = backend.xp()
+        k = self.size
+        up = xp.repeat(xp.repeat(e, k, axis=2), k, axis=3)
+        if self.kind == "avg":
+            return up / (k * k)
+        w = self._windows(self.r_pre)
+        mask = (w == w.max(axis=(3, 5), keepdims=True)).astype(e.dtype)
+        mask /= mask.sum(axis=(3, 5), keepdims=True)
+        return up * mask.reshape(up.shape)
+
+    @property
+    def params(self):
+        return []
+
+
+def build(specs, in_shape, lif: LIFParameters, rng, weight_scale: float = 1.0):
+    """Instantiate layers from specs (ints mean ``Dense``), chaining their shapes."""
+    layers = []
+    shape = tuple(in_shape)
+    for spec in specs:
+        if isinstance(spec, (int, np.integer)):
+            spec = Dense(int(spec))
+        if isinstance(spec, Dense):
+            layer = PyramidalLayer(shape, spec.units, lif, rng, weight_scale)
+        elif isinstance(spec, Conv):
+            layer = ConvPyramidalLayer(shape, spec, lif, rng, weight_scale)
+        elif isinstance(spec, Pool):
+            layer = PoolLayer(shape, spec)
+        else:
+            raise TypeError(f"unknown layer spec {spec!r}: use an int, Dense, Conv or Pool")
+        layer.spec = spec
+        layers.append(layer)
+        shape = layer.out_shape
+    if not layers or not layers[-1].plastic:
+        raise ValueError("the last layer must be a Dense or Conv layer of pyramidal cells (the output)")
+    return layers

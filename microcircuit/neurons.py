@@ -1,0 +1,115 @@
+"""The spiking neuron: a discrete-time leaky integrate-and-fire (LIF) soma.
+
+At each time step ``t`` the somatic potential integrates its input current ``I[t]``::
+
+    v[t] = alpha * v[t-1] + I[t]            (alpha = exp(-dt / tau_m))
+    s[t] = H(v[t] - theta)                  (a spike when v reaches threshold)
+    v[t] = v[t] - theta * s[t]              (soft reset: subtract, keep the excess)
+
+Over ``T`` steps the firing rate is ``r = (1/T) sum_t s[t]`` and the *local gain*
+``g = (1/T) sum_t phi'(v[t])`` averages a surrogate derivative ``phi'`` of the spike
+nonlinearity around threshold, evaluated on the potential before reset. The gain is the
+soma's sensitivity to its input, known to the cell itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import backend
+
+SURROGATES = ("triangle", "box", "fast_sigmoid")
+
+
+@dataclass(frozen=True)
+class LIFParameters:
+    """Parameters of the LIF soma and its surrogate gain.
+
+    tau_m : membrane time constant in time steps (``inf`` gives a non-leaky IF neuron).
+    theta : firing threshold.
+    surrogate : ``"triangle"`` (``max(0, 1 - |v - theta| / width)``), ``"box"``
+        (``1`` where ``|v - theta| < width``) or ``"fast_sigmoid"``
+        (``1 / (1 + |v - theta| / width)^2``, never zero: a silent cell still learns).
+    width : half-width of the surrogate window, in units of potential.
+    """
+
+    tau_m: float = math.inf
+    theta: float = 1.0
+    surrogate: str = "triangle"
+    width: float = 1.0
+
+    def __post_init__(self):
+        if not self.tau_m > 0:
+            raise ValueError(f"tau_m must be > 0 (time steps), got {self.tau_m}")
+        if not self.theta > 0:
+            raise ValueError(f"theta must be > 0, got {self.theta}")
+        if self.surrogate not in SURROGATES:
+            raise ValueError(f"unknown surrogate {self.surrogate!r}: choose one of {SURROGATES}")
+        if not self.width > 0:
+            raise ValueError(f"surrogate width must be > 0, got {self.width}")
+
+    @property
+    def alpha(self) -> float:
+        """Leak factor per step, ``alpha = exp(-1 / tau_m)`` (1 for a non-leaky neuron)."""
+        return math.exp(-1.0 / self.tau_m)
+
+
+def lif_step(v, current, params: LIFParameters):
+    """One LIF time step. Returns ``(v_pre, spikes, v_next)``.
+
+    ``v_pre = alpha * v + current`` is the potential before reset (the surrogate reads it),
+    ``spikes = H(v_pre - theta)`` as 0/1 floats, ``v_next = v_pre - theta * spikes``.
+    """
+    v_pre = params.alpha * v + current
+    spikes = (v_pre >= params.theta).astype(v_pre.dtype)
+    return v_pre, spikes, v_pre - params.theta * spikes
+
+
+def surrogate_gain(v, params: LIFParameters):
+    """The surrogate derivative ``phi'(v)`` of the spike nonlinearity at potential ``v``.
+
+    triangle:     ``phi'(v) = max(0, 1 - |v - theta| / width)``
+    box:          ``phi'(v) = 1 if |v - theta| < width else 0``
+    fast_sigmoid: ``phi'(v) = 1 / (1 + |v - theta| / width)^2``
+    """
+    xp = backend.xp()
+    dist = xp.abs(v - params.theta)
+    if params.surrogate == "triangle":
+        return xp.maximum(0.0, 1.0 - dist / params.width).astype(v.dtype)
+    if params.surrogate == "box":
+        return (dist < params.width).astype(v.dtype)
+    return (1.0 / (1.0 + dist / params.width) ** 2).astype(v.dtype)
+
+
+def simulate(currents, params: LIFParameters = LIFParameters()):
+    """Run a population of LIF somata over time on a current array of shape ``(T, ...)``.
+
+    Returns a dict with ``spikes`` and ``v`` (potential after reset), both ``(T, ...)``, the
+    rate ``r`` and the gain ``g`` (both ``(...)``). For plots and teaching; networks use
+    :func:`lif_step` directly so that memory does not grow with ``T``.
+    """
+    xp = backend.xp()
+    currents = backend.asarray(currents)
+    T = currents.shape[0]
+    v = xp.zeros(currents.shape[1:], dtype=currents.dtype)
+    spikes = xp.zeros_like(currents)
+    trace = xp.zeros_like(currents)
+    gain = xp.zeros_like(v)
+    for t in range(T):
+        v_pre, spikes[t], v = lif_step(v, currents[t], params)
+        gain += surrogate_gain(v_pre, params)
+        trace[t] = v
+    return {"spikes": spikes, "v": trace, "r": spikes.mean(axis=0), "g": gain / T}
+
+
+def constant_input_spike_count(current: float, T: int, theta: float = 1.0) -> int:
+    """Spikes of a non-leaky soft-reset IF neuron with constant input over ``T`` steps.
+
+    Charge is conserved by the soft reset: after ``t`` steps ``v = t * I - theta * n(t)``
+    with ``0 <= v < theta``, so ``n(T) = floor(T * I / theta)`` for ``0 <= I <= theta``
+    (and ``T`` once ``I >= theta``, at most one spike per step).
+    """
+    if current <= 0:
+        return 0
+    return min(T, math.floor(T * current / theta))

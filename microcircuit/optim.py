@@ -1,0 +1,109 @@
+"""Optimisers and learning-rate schedules, applied to any rule's update.
+
+A rule hands over, per parameter, the update per unit learning rate ``u`` (for SC-FA
+``u = -delta^T r_pre``; for the microcircuit the Hebbian product ``(E+ - E-)^T r_pre``).
+Plain SGD moves along it, ``p <- p + lr * u``; the optimisers below treat ``-u`` as the
+gradient. Parameters are updated in place.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import backend
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+def schedule(kind: str, lr: float, progress: float, warmup: float = 0.0) -> float:
+    """Learning rate at ``progress`` in [0, 1] of training.
+
+    constant: ``lr``;  cosine: ``lr * (1 + cos(pi * progress)) / 2``;
+    step: ``lr * 0.1 ** floor(3 * progress)`` (two drops by 10x, at 1/3 and 2/3).
+    A linear warm-up over the first ``warmup`` fraction multiplies any of them.
+    """
+    if kind == "constant":
+        out = lr
+    elif kind == "cosine":
+        out = lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    elif kind == "step":
+        out = lr * 0.1 ** min(math.floor(3 * progress), 2)
+    else:
+        raise ValueError(f"unknown lr_schedule {kind!r}: choose one of {SCHEDULES}")
+    if warmup > 0 and progress < warmup:
+        out *= (progress + 1e-3) / warmup
+    return out
+
+
+class SGD:
+    """SGD with momentum and weight decay: ``m <- mu m + u - wd p``, ``p <- p + lr m``."""
+
+    def __init__(self, momentum: float = 0.9, weight_decay: float = 0.0):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.m = None
+
+    def step(self, params, updates, lr: float):
+        if self.m is None:
+            self.m = [backend.xp().zeros_like(p) for p in params]
+        for p, u, m in zip(params, updates, self.m):
+            m *= self.momentum
+            m += u
+            if self.weight_decay:
+                m -= self.weight_decay * p
+            p += lr * m
+
+    def state(self) -> dict:
+        return {f"m_{i}": backend.to_numpy(m) for i, m in enumerate(self.m or [])}
+
+    def load_state(self, arrays: dict):
+        n = len([k for k in arrays if k.startswith("m_")])
+        self.m = [backend.asarray(arrays[f"m_{i}"]) for i in range(n)] or None
+
+
+class Adam:
+    """Adam on the gradient ``-u``: ``p <- p - lr * m_hat / (sqrt(v_hat) + eps)``."""
+
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
+        self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
+        self.m = self.v = None
+        self.t = 0
+
+    def step(self, params, updates, lr: float):
+        xp = backend.xp()
+        if self.m is None:
+            self.m = [xp.zeros_like(p) for p in params]
+            self.v = [xp.zeros_like(p) for p in params]
+        self.t += 1
+        c1 = 1 - self.beta1**self.t
+        c2 = 1 - self.beta2**self.t
+        for p, u, m, v in zip(params, updates, self.m, self.v):
+            m *= self.beta1
+            m -= (1 - self.beta1) * u
+            v *= self.beta2
+            v += (1 - self.beta2) * u * u
+            p -= (lr / c1) * m / (xp.sqrt(v / c2) + self.eps)
+            if self.weight_decay:
+                p -= lr * self.weight_decay * p
+
+    def state(self) -> dict:
+        out = {"t": self.t}
+        for i, (m, v) in enumerate(zip(self.m or [], self.v or [])):
+            out[f"m_{i}"], out[f"v_{i}"] = backend.to_numpy(m), backend.to_numpy(v)
+        return out
+
+    def load_state(self, arrays: dict):
+        self.t = int(arrays.get("t", 0))
+        n = len([k for k in arrays if k.startswith("m_")])
+        self.m = [backend.asarray(arrays[f"m_{i}"]) for i in range(n)] or None
+        self.v = [backend.asarray(arrays[f"v_{i}"]) for i in range(n)] or None
+
+
+def make_optimizer(name: str, momentum: float = 0.9, weight_decay: float = 0.0):
+    if name == "sgd":
+        return SGD(momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return Adam(weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}: choose one of {OPTIMIZERS}")

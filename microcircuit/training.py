@@ -1,0 +1,178 @@
+"""Training runs that survive interruption: an epoch loop with checkpoints, logs and provenance.
+
+``run(...)`` trains a :class:`~microcircuit.network.Network` on a dataset and writes, in its
+output folder, after every epoch (each file atomically: written aside, then renamed):
+
+- ``checkpoint.npz``: the network, optimiser and random state: ``resume=True`` continues
+  to exactly the weights an uninterrupted run would reach;
+- ``log.json``: provenance (library version, git commit, backend, dtype, seed, dataset
+  checksum, wall time) and one record per epoch (loss, accuracy, alignment angles, seconds);
+- ``log.csv``: the same per-epoch records as a table.
+
+A non-finite loss stops the run with :class:`~microcircuit.network.DivergenceError`; the last
+good checkpoint stays, and the log records the failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, backend
+from .network import DivergenceError, Network
+
+PRESETS = {
+    "mnist-mlp": dict(
+        dataset="mnist", layers=[784, 800, 10], T=8, epochs=30, batch_size=64, optimizer="adam",
+        lr=1e-3, lr_schedule="cosine", surrogate="fast_sigmoid", output_scale=8.0, augment=0,
+    ),
+}
+"""Named settings for the command line (``--preset``); see also :func:`preset`."""
+
+
+def preset(name: str) -> dict:
+    """A copy of the preset ``name`` (dataset plus ``Network`` keyword arguments)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
+    return json.loads(json.dumps(PRESETS[name]))
+
+
+# ------------------------------------------------------------------ atomic I/O
+def write_atomic(path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def git_commit() -> str | None:
+    """The commit of the library's checkout, if it is one (``None`` for an installed wheel)."""
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if out.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seed: int, dataset: str | None = None, data_checksum: str | None = None) -> dict:
+    """What produced a result: versions, commit, backend, dtype, seed, data checksum, machine."""
+    return {
+        "library_version": __version__,
+        "git_commit": git_commit(),
+        "backend": backend.name(),
+        "dtype": backend.dtype().name,
+        "seed": seed,
+        "dataset": dataset,
+        "data_checksum": data_checksum,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+    }
+
+
+def _csv(records: list[dict]) -> str:
+    keys = []
+    for rec in records:
+        keys += [k for k in rec if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: (json.dumps(v) if isinstance(v, list) else v) for k, v in rec.items()})
+    return buf.getvalue()
+
+
+def _progress(iterable, quiet: bool, **kwargs):
+    if quiet:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+# ----------------------------------------------------------------------- runs
+def run(
+    train,
+    test,
+    out,
+    *,
+    epochs: int,
+    resume: bool = False,
+    quiet: bool = False,
+    dataset: str | None = None,
+    data_checksum: str | None = None,
+    alignment_samples: int = 256,
+    **network_kwargs,
+) -> dict:
+    """Train a network on ``train = (x, y)``, evaluate on ``test`` after each epoch.
+
+    ``out`` is the run folder. With ``resume=True`` an existing checkpoint there is
+    continued (its settings win; ``epochs`` may extend the run); without it an existing
+    checkpoint is an error, so that no run is overwritten by accident.
+    Returns the log (provenance and per-epoch records).
+    """
+    out = Path(out)
+    ckpt, log_path = out / "checkpoint.npz", out / "log.json"
+    if ckpt.exists() and not resume:
+        raise FileExistsError(f"{ckpt} exists: pass resume=True (--resume) to continue it, or choose another output folder")
+    if ckpt.exists():
+        net = Network.load(ckpt, epochs=epochs, progress=not quiet)
+        log = json.loads(log_path.read_text()) if log_path.exists() else {"epochs": []}
+        log["epochs"] = [r for r in log.get("epochs", []) if r["epoch"] <= net.epoch_]
+    else:
+        net = Network(epochs=epochs, progress=not quiet, **network_kwargs)
+        log = {"epochs": []}
+    log["config"] = net.config
+    log["provenance"] = provenance(net.config["seed"], dataset, data_checksum)
+    log["status"] = "running"
+    x, y = train
+    x_align, y_align = x[:alignment_samples], y[:alignment_samples]
+    wall = sum(r["seconds"] for r in log["epochs"])
+    bar = _progress(range(net.epoch_, epochs), quiet, desc="epochs", initial=net.epoch_, total=epochs)
+    for _ in bar:
+        t0 = time.perf_counter()
+        try:
+            loss = net.partial_fit(x, y)
+        except DivergenceError as exc:
+            log["status"] = f"diverged: {exc}"
+            write_atomic(log_path, json.dumps(log, indent=1))
+            raise
+        seconds = time.perf_counter() - t0
+        record = {"epoch": net.epoch_, "train_loss": round(loss, 6), "seconds": round(seconds, 3)}
+        if test is not None:
+            ev = net.evaluate(*test)
+            record.update(test_accuracy=ev["accuracy"], test_loss=round(ev["loss"], 6))
+        record["alignment_deg"] = [round(a, 3) for a in net.alignment(x_align, y_align)]
+        wall += seconds
+        log["epochs"].append(record)
+        log["wall_seconds"] = round(wall, 3)
+        net.save(ckpt)
+        write_atomic(log_path, json.dumps(log, indent=1))
+        write_atomic(out / "log.csv", _csv(log["epochs"]))
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{loss:.4f}", acc=record.get("test_accuracy"))
+    log["status"] = "done"
+    write_atomic(log_path, json.dumps(log, indent=1))
+    return log
