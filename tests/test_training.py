@@ -1,0 +1,135 @@
+"""Runs: checkpoints, resume, divergence, provenance, the command line, MNIST sample accuracy."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from microcircuit import DivergenceError, Network, backend, data, training
+
+
+def _toy(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 16)).astype(np.float32)
+    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int) + 2 * (x[:, 0] > 0.5)
+    return x, y
+
+
+KW = dict(layers=[16, 24, 4], rule="microcircuit", T=6, seed=1, lr=3e-3, encoding="bernoulli", surrogate="fast_sigmoid")
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
+    """Train 2 epochs, interrupt, resume to 4: same weights as a straight 4-epoch run."""
+    x, y = _toy()
+    straight = training.run((x, y), (x, y), tmp_path / "a", epochs=4, quiet=True, **KW)
+
+    real = Network.partial_fit
+    calls = {"n": 0}
+
+    def interrupted(self, *a):
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the session ends in the middle of epoch 3
+        calls["n"] += 1
+        return real(self, *a)
+
+    monkeypatch.setattr(Network, "partial_fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training.run((x, y), (x, y), tmp_path / "b", epochs=4, quiet=True, **KW)
+    monkeypatch.setattr(Network, "partial_fit", real)
+    assert json.loads((tmp_path / "b" / "log.json").read_text())["epochs"][-1]["epoch"] == 2
+    resumed = training.run((x, y), (x, y), tmp_path / "b", epochs=4, quiet=True, resume=True, **KW)
+
+    a = Network.load(tmp_path / "a" / "checkpoint.npz")
+    b = Network.load(tmp_path / "b" / "checkpoint.npz")
+    assert a.epoch_ == b.epoch_ == 4
+    for la, lb in zip(a.plastic_layers, b.plastic_layers):
+        np.testing.assert_array_equal(backend.to_numpy(la.W), backend.to_numpy(lb.W))
+    assert [r["test_accuracy"] for r in straight["epochs"]] == [r["test_accuracy"] for r in resumed["epochs"]]
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    x, y = _toy(64)
+    training.run((x, y), None, tmp_path, epochs=1, quiet=True, **KW)
+    with pytest.raises(FileExistsError, match="resume"):
+        training.run((x, y), None, tmp_path, epochs=1, quiet=True, **KW)
+
+
+def test_log_has_provenance_and_records(tmp_path):
+    x, y = _toy(64)
+    log = training.run((x, y), (x, y), tmp_path, epochs=2, quiet=True, dataset="toy", data_checksum="abc", **KW)
+    on_disk = json.loads((tmp_path / "log.json").read_text())
+    assert on_disk == json.loads(json.dumps(log))
+    prov = on_disk["provenance"]
+    assert prov["seed"] == 1 and prov["data_checksum"] == "abc" and prov["backend"] == backend.name()
+    assert prov["library_version"] and prov["dtype"] == "float32"
+    assert on_disk["status"] == "done" and len(on_disk["epochs"]) == 2
+    assert len(on_disk["epochs"][0]["alignment_deg"]) == 2
+    assert on_disk["wall_seconds"] > 0
+    header = (tmp_path / "log.csv").read_text().splitlines()[0]
+    assert "test_accuracy" in header and "train_loss" in header
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_divergence_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    """The learning rate explodes in epoch 2: the run stops, epoch 1's checkpoint stays."""
+    import microcircuit.network as network_module
+
+    x, y = _toy(128)
+    kw = dict(KW, rule="bp", optimizer="sgd", momentum=0.0, lr=1e-3, lr_schedule="constant", loss="mse")
+    saved = {}
+    real_save = Network.save
+
+    def save(self, path):
+        saved[self.epoch_] = backend.to_numpy(self.layers[0].W).copy()
+        return real_save(self, path)
+
+    monkeypatch.setattr(Network, "save", save)
+    monkeypatch.setattr(network_module, "schedule", lambda kind, lr, progress, warmup: lr if progress < 0.5 else 1e38)
+    with pytest.raises(DivergenceError, match="Lower the learning rate"):
+        training.run((x, y), None, tmp_path, epochs=2, quiet=True, **kw)
+    assert list(saved) == [1]
+    kept = Network.load(tmp_path / "checkpoint.npz")
+    assert kept.epoch_ == 1
+    np.testing.assert_array_equal(backend.to_numpy(kept.layers[0].W), saved[1])
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert log["status"].startswith("diverged") and [r["epoch"] for r in log["epochs"]] == [1]
+
+
+def test_cli_train_and_resume_on_sample(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "microcircuit", "train", "--dataset", "mnist", "--sample", "--limit", "300",
+           "--layers", "784,32,10", "--T", "4", "--epochs", "1", "--out", str(out), "--quiet"]
+    first = subprocess.run(cmd, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout.splitlines()[-1])["epoch"] == 1
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode != 0 and "resume" in again.stderr
+    cmd[cmd.index("--epochs") + 1] = "2"
+    resumed = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    log = json.loads((out / "log.json").read_text())
+    assert [r["epoch"] for r in log["epochs"]] == [1, 2]
+    assert log["provenance"]["data_checksum"] == data.sample_checksum("mnist", "train")
+
+
+def test_cli_rejects_unknown_rule(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "microcircuit", "train", "--dataset", "mnist", "--sample",
+                           "--rule", "hebb", "--out", str(tmp_path / "r"), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode != 0 and "unknown rule" in proc.stderr
+
+
+@pytest.mark.slow
+def test_microcircuit_learns_mnist_sample_within_a_minute():
+    """>= 90 % test accuracy on the bundled MNIST sample within 60 s of CPU."""
+    x, y = data.load_sample("mnist", "train")
+    xt, yt = data.load_sample("mnist", "test")
+    net = Network([784, 800, 10], rule="microcircuit", T=8, epochs=12, lr=1e-3, seed=0, surrogate="fast_sigmoid")
+    t0 = time.process_time()
+    net.fit(x, y)
+    cpu = time.process_time() - t0
+    acc = net.evaluate(xt, yt)["accuracy"]
+    assert acc >= 0.90, acc
+    assert cpu <= 60, cpu
