@@ -92,7 +92,7 @@ def cmd_train(args) -> int:
     checksum = data.sample_checksum(dataset, "train") if args.sample else data.data_checksum(dataset, "train")
     log = training.run(
         train, test, args.out, epochs=epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
-        data_checksum=checksum, layers=layers, seed=args.seed, **settings,
+        data_checksum=checksum, layers=layers, seed=args.seed, checkpoint=args.checkpoint, **settings,
     )
     last = log["epochs"][-1] if log["epochs"] else {}
     print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "test_accuracy": last.get("test_accuracy"),
@@ -122,6 +122,7 @@ def main(argv=None) -> int:
     train.add_argument("--epochs", type=int)
     train.add_argument("--out", required=True, help="run folder (checkpoint.npz, log.json, log.csv)")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    train.add_argument("--checkpoint", help="checkpoint file (default: OUT/checkpoint.npz)")
     train.add_argument("--quiet", action="store_true", help="no progress bars (also TQDM_DISABLE=1)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--sample", action="store_true", help="use the small bundled sample of the dataset")

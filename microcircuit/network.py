@@ -396,6 +396,7 @@ class Network:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **self.get_state())
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

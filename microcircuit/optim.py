@@ -80,11 +80,19 @@ class Adam:
         c1 = 1 - self.beta1**self.t
         c2 = 1 - self.beta2**self.t
         for p, u, m, v in zip(params, updates, self.m, self.v):
+            # the same arithmetic as the docstring, in place (no temporaries in the hot loop)
+            tmp = xp.multiply(u, u)
             m *= self.beta1
             m -= (1 - self.beta1) * u
             v *= self.beta2
-            v += (1 - self.beta2) * u * u
-            p -= (lr / c1) * m / (xp.sqrt(v / c2) + self.eps)
+            tmp *= 1 - self.beta2
+            v += tmp
+            xp.sqrt(v, out=tmp)
+            tmp *= 1.0 / math.sqrt(c2)
+            tmp += self.eps
+            xp.divide(m, tmp, out=tmp)
+            tmp *= lr / c1
+            p -= tmp
             if self.weight_decay:
                 p -= lr * self.weight_decay * p
 

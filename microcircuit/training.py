@@ -28,22 +28,52 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, backend
+from .layers import spec_from_dict
 from .network import DivergenceError, Network
 
+_MLP = dict(T=8, epochs=20, batch_size=64, optimizer="adam", lr=1e-3, lr_schedule="cosine",
+            surrogate="fast_sigmoid", output_scale=8.0, augment=2)
+_CONV = dict(T=4, batch_size=64, optimizer="adam", lr=1e-3, lr_schedule="cosine", surrogate="fast_sigmoid",
+             output_scale=8.0, augment=2)
+
 PRESETS = {
-    "mnist-mlp": dict(
-        dataset="mnist", layers=[784, 800, 10], T=8, epochs=30, batch_size=64, optimizer="adam",
-        lr=1e-3, lr_schedule="cosine", surrogate="fast_sigmoid", output_scale=8.0, augment=0,
+    "mnist-mlp": dict(_MLP, dataset="mnist", layers=[784, 800, 10]),
+    "mnist-mlp2": dict(_MLP, dataset="mnist", layers=[784, 800, 800, 10]),
+    "fashion-mlp": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 10]),
+    "fashion-mlp2": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 800, 10]),
+    "cifar10-conv-cpu": dict(
+        _CONV, dataset="cifar10", epochs=30,
+        layers=[[3, 32, 32], {"type": "Conv", "channels": 32, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Pool", "size": 2, "kind": "avg"},
+                {"type": "Conv", "channels": 64, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Pool", "size": 2, "kind": "avg"},
+                {"type": "Conv", "channels": 128, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Pool", "size": 2, "kind": "avg"}, 256, 10],
+    ),
+    "cifar10-conv-gpu": dict(
+        _CONV, dataset="cifar10", epochs=60, T=6,
+        layers=[[3, 32, 32], {"type": "Conv", "channels": 64, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Conv", "channels": 64, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Pool", "size": 2, "kind": "avg"},
+                {"type": "Conv", "channels": 128, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Conv", "channels": 128, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Pool", "size": 2, "kind": "avg"},
+                {"type": "Conv", "channels": 256, "kernel": 3, "stride": 1, "padding": 1},
+                {"type": "Pool", "size": 2, "kind": "avg"}, 512, 10],
     ),
 }
-"""Named settings for the command line (``--preset``); see also :func:`preset`."""
+"""Named settings for the command line (``--preset``): the dataset plus ``Network`` keyword
+arguments. Layers are JSON-friendly: an input shape list, dicts for ``Conv``/``Pool``, ints."""
 
 
 def preset(name: str) -> dict:
     """A copy of the preset ``name`` (dataset plus ``Network`` keyword arguments)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
-    return json.loads(json.dumps(PRESETS[name]))
+    out = json.loads(json.dumps(PRESETS[name]))
+    out["layers"] = [spec_from_dict(s) if isinstance(s, dict) else (tuple(s) if isinstance(s, list) else s)
+                     for s in out["layers"]]
+    return out
 
 
 # ------------------------------------------------------------------ atomic I/O
@@ -55,6 +85,7 @@ def write_atomic(path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -124,6 +155,7 @@ def run(
     dataset: str | None = None,
     data_checksum: str | None = None,
     alignment_samples: int = 256,
+    checkpoint=None,
     **network_kwargs,
 ) -> dict:
     """Train a network on ``train = (x, y)``, evaluate on ``test`` after each epoch.
@@ -134,7 +166,7 @@ def run(
     Returns the log (provenance and per-epoch records).
     """
     out = Path(out)
-    ckpt, log_path = out / "checkpoint.npz", out / "log.json"
+    ckpt, log_path = Path(checkpoint or out / "checkpoint.npz"), out / "log.json"
     if ckpt.exists() and not resume:
         raise FileExistsError(f"{ckpt} exists: pass resume=True (--resume) to continue it, or choose another output folder")
     if ckpt.exists():

@@ -1,6 +1,5 @@
 """The spiking neuron, encoders, layers, rules and the Network API."""
 
-import math
 
 import numpy as np
 import pytest
@@ -49,9 +48,9 @@ def test_soft_reset_conserves_charge():
 
 
 def test_leak_lowers_rate():
-    I = np.full((40, 1), 0.3)
-    no_leak = backend.to_numpy(simulate(I)["r"])[0]
-    leaky = backend.to_numpy(simulate(I, LIFParameters(tau_m=5.0))["r"])[0]
+    current = np.full((40, 1), 0.3)
+    no_leak = backend.to_numpy(simulate(current)["r"])[0]
+    leaky = backend.to_numpy(simulate(current, LIFParameters(tau_m=5.0))["r"])[0]
     assert leaky < no_leak
 
 

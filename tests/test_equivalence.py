@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from microcircuit import Conv, Network, Pool, backend
-from microcircuit.losses import one_hot
 
 
 def reference_scfa(net, x, y):
