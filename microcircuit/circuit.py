@@ -23,7 +23,7 @@ an unbiased estimate of it (chapter 8 proves both).
 from __future__ import annotations
 
 from . import backend
-from .rules import Rule, random_kernels, sign_concordant
+from .rules import FixedFeedback
 
 MODES = ("rate", "spiking")
 FEEDBACKS = ("sign_concordant", "symmetric", "random", "direct")
@@ -81,7 +81,7 @@ def hebbian_update(cells: ErrorCells, layer):
     return layer.hebbian(cells.signed, layer.r_pre)
 
 
-class Microcircuit(Rule):
+class Microcircuit(FixedFeedback):
     """Learning by the explicit three-cell microcircuit.
 
     mode : ``"rate"`` (error cells report exact rates) or ``"spiking"`` (Bernoulli error
@@ -106,18 +106,6 @@ class Microcircuit(Rule):
     def reseed(self, seed: int):
         """Restart the error cells' spike noise from ``seed`` (spiking mode)."""
         self.gen = backend.noise_generator(seed)
-
-    def init(self, layers, rng):
-        self.kernels = [None] * len(layers)
-        if self.feedback != "symmetric":
-            self.kernels = random_kernels(layers, rng, direct=self.feedback == "direct")
-
-    def kernel(self, i, layer):
-        if self.feedback == "symmetric":
-            return layer.W
-        if self.feedback == "random":
-            return self.kernels[i]
-        return sign_concordant(layer.W, self.kernels[i])
 
     def _fire(self, cells):
         return cells.spiking(self.T_e, self.gen) if self.mode == "spiking" else cells

@@ -11,16 +11,16 @@ updates, and let the optimiser apply them. All five rules share this code path.
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
-import tempfile
 
 import numpy as np
 
 from . import __version__, backend
 from .circuit import Microcircuit
 from .encoding import ENCODINGS, encode
+from .files import write_atomic
 from .layers import build, spec_from_dict, spec_to_dict
 from .losses import SpikingError, one_hot
 from .neurons import LIFParameters
@@ -389,20 +389,9 @@ class Network:
 
     def save(self, path):
         """Write the network to ``path`` (``.npz``) atomically: a crash never leaves half a file."""
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **self.get_state())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        return path
+        buffer = io.BytesIO()
+        np.savez(buffer, **self.get_state())
+        return write_atomic(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path, **overrides):

@@ -93,7 +93,28 @@ def descent_updates(layers, deltas):
     return [None if d is None else layers[i].hebbian(-d, layers[i].r_pre) for i, d in enumerate(deltas)]
 
 
-class FeedbackAlignment(Rule):
+class FixedFeedback(Rule):
+    """A rule whose feedback wiring is one of:
+
+    ``"symmetric"`` (``K = W``), ``"random"`` (``K = M``), ``"sign_concordant"``
+    (``K = |M| (.) sign(W)``) or ``"direct"`` (``D^l`` from the output to every layer).
+    """
+
+    def init(self, layers, rng):
+        self.kernels = [None] * len(layers)
+        if self.feedback != "symmetric":
+            self.kernels = random_kernels(layers, rng, direct=self.feedback == "direct")
+
+    def kernel(self, i, layer):
+        """The feedback kernel ``K^i`` (``W``'s shape) that carries layer ``i``'s errors down."""
+        if self.feedback == "symmetric":
+            return layer.W
+        if self.feedback == "random":
+            return self.kernels[i]
+        return sign_concordant(layer.W, self.kernels[i])
+
+
+class FeedbackAlignment(FixedFeedback):
     """Layer-to-layer feedback: ``delta^l = g^l (.) (delta^{l+1} K^{l+1})`` (``B = K^T``).
 
     ``feedback`` picks ``K``: ``"symmetric"`` (``W``: bp), ``"random"`` (``M``: fa) or
@@ -107,19 +128,6 @@ class FeedbackAlignment(Rule):
             raise ValueError(f"unknown feedback {feedback!r}: choose one of {tuple(self.FEEDBACKS)}")
         self.feedback = feedback
         self.name = self.FEEDBACKS[feedback]
-
-    def init(self, layers, rng):
-        self.kernels = [None] * len(layers)
-        if self.feedback != "symmetric":
-            self.kernels = random_kernels(layers, rng)
-
-    def kernel(self, i, layer):
-        """The feedback kernel ``K^i`` (``W``'s shape) that carries layer ``i``'s errors down."""
-        if self.feedback == "symmetric":
-            return layer.W
-        if self.feedback == "random":
-            return self.kernels[i]
-        return sign_concordant(layer.W, self.kernels[i])
 
     def local_errors(self, layers, e):
         """``delta^l`` for every plastic layer (``None`` for pooling), from ``e = -dE/dr^L``."""
@@ -139,13 +147,11 @@ class FeedbackAlignment(Rule):
         return descent_updates(layers, self.local_errors(layers, e))
 
 
-class DirectFeedbackAlignment(Rule):
+class DirectFeedbackAlignment(FixedFeedback):
     """Direct feedback: ``delta^l = g^l (.) (delta^L D^l)`` for every hidden layer."""
 
     name = "dfa"
-
-    def init(self, layers, rng):
-        self.kernels = random_kernels(layers, rng, direct=True)
+    feedback = "direct"
 
     def local_errors(self, layers, e):
         L = len(layers) - 1

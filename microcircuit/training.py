@@ -21,13 +21,13 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__, backend
+from .files import write_atomic
 from .layers import spec_from_dict
 from .network import DivergenceError, Network
 
@@ -74,23 +74,6 @@ def preset(name: str) -> dict:
     out["layers"] = [spec_from_dict(s) if isinstance(s, dict) else (tuple(s) if isinstance(s, list) else s)
                      for s in out["layers"]]
     return out
-
-
-# ------------------------------------------------------------------ atomic I/O
-def write_atomic(path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def git_commit() -> str | None:
