@@ -5,6 +5,7 @@
     python -m microcircuit bench                      # samples/s and peak memory per rule
     python -m microcircuit data info                  # where the datasets are, checksums
     python -m microcircuit data fetch mnist           # download into the cache
+    python -m microcircuit report --out data/results/REPORT.md   # tables of the full runs
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import sys
 
 from .data import add_data_subparser
+from .report import add_report_subparser
 
 
 def _layers(text: str):
@@ -147,6 +149,7 @@ def main(argv=None) -> int:
     bench.set_defaults(func=cmd_bench)
 
     add_data_subparser(commands)
+    add_report_subparser(commands)
     args = parser.parse_args(argv)
     return args.func(args)
 

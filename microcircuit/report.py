@@ -1,0 +1,689 @@
+"""Results of the full training runs and benchmarks: tables, figures and a markdown report.
+
+Full runs (:func:`microcircuit.training.run`) write ``<root>/<dataset>/<preset>/<rule>/log.json``;
+benchmarks (:func:`microcircuit.bench.run`) write ``<root>/bench/<name>.json``. This module
+reads them and never trains anything::
+
+    from microcircuit import report
+    results = report.load_results()            # data/results of the repository
+    report.accuracy_table(results)             # a Table: list of dicts, shown as HTML
+    report.plot_learning_curves(results, "mnist")
+
+    python -m microcircuit report --out data/results/REPORT.md
+
+A missing results folder, a missing run or an unreadable log is not an error: tables mark
+missing runs as ``missing``, and :func:`missing_message` says which command produces them.
+Numbers always come from the logs; nothing here is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RULE_ORDER = ("bp", "fa", "dfa", "scfa", "microcircuit")
+"""The five rules, in the order every table and figure lists them."""
+
+RULE_LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "scfa": "SC-FA", "microcircuit": "microcircuit",
+               "microcircuit-spiking": "microcircuit (spiking)"}
+DATASET_ORDER = ("mnist", "fashion-mnist", "cifar10")
+DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+ENV_RESULTS = "MICROCIRCUIT_RESULTS"
+MISSING = "missing"
+
+# Test error (%) of non-spiking networks in the BioTorch benchmark (Sanfiz and Akrout 2021),
+# as given in the project's model specification: (MNIST LeNet, Fashion-MNIST LeNet, CIFAR-10 ResNet-20).
+BIOTORCH_TEST_ERROR = (
+    ("BP", 0.91, 9.20, 8.63),
+    ("FA", 1.70, 13.06, 32.16),
+    ("DFA", 1.61, 12.81, 45.94),
+    ("sign-concordant (uniform)", 0.94, 9.69, 10.05),
+    ("sign-concordant (fixed random)", 0.97, 9.61, 11.20),
+)
+
+
+def results_dir() -> Path:
+    """Where results live: ``$MICROCIRCUIT_RESULTS`` if set, else ``data/results`` of the repository."""
+    env = os.environ.get(ENV_RESULTS)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "data" / "results"
+
+
+def _shown(path) -> str:
+    """``path`` relative to the repository when inside it (no machine-specific prefixes in the book)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path(__file__).resolve().parent.parent))
+    except ValueError:
+        return str(path)
+
+
+def rule_label(rule: str) -> str:
+    """Display name of a rule (``"scfa"`` -> ``"SC-FA"``); unknown names are kept."""
+    return RULE_LABELS.get(rule, rule)
+
+
+def _order(order):
+    """Sort key: position in ``order`` first, then alphabetical for the rest."""
+    return lambda v: (order.index(v) if v in order else len(order), v)
+
+
+# ------------------------------------------------------------------------ loading
+@dataclass
+class Results:
+    """Everything found under a results folder.
+
+    runs : one dict per run folder: ``dataset``, ``preset``, ``rule``, ``path``, ``status``,
+        ``config``, ``provenance``, ``epochs`` (the per-epoch records), ``wall_seconds``.
+    bench : one dict per benchmark file: ``name``, ``path``, ``provenance``, ``results``.
+    problems : unreadable files, as ``"path: reason"`` lines (they are skipped, not fatal).
+    """
+
+    root: Path
+    runs: list = field(default_factory=list)
+    bench: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.runs and not self.bench
+
+    def datasets(self) -> list[str]:
+        """Datasets with at least one run, in book order."""
+        return sorted({r["dataset"] for r in self.runs}, key=_order(DATASET_ORDER))
+
+    def presets(self, dataset: str) -> list[str]:
+        return sorted({r["preset"] for r in self.runs if r["dataset"] == dataset})
+
+    def select(self, dataset=None, preset=None, rules=None) -> list[dict]:
+        """Runs matching ``dataset`` / ``preset`` / ``rules`` (``None``: any), in table order."""
+        return [r for r in self.runs if (dataset is None or r["dataset"] == dataset)
+                and (preset is None or r["preset"] == preset) and (rules is None or r["rule"] in rules)]
+
+
+def _status(log: dict) -> str:
+    status = str(log.get("status", "unknown"))
+    return status.split(":", 1)[0].strip() or "unknown"
+
+
+def _read_json(path: Path, problems: list):
+    """Parsed JSON of ``path``, or ``None`` with a line in ``problems``."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        problems.append(f"{path}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def load_results(root=None) -> Results:
+    """Read every ``<dataset>/<preset>/<rule>/log.json`` and ``bench/*.json`` under ``root``.
+
+    ``root`` defaults to :func:`results_dir`. A folder that does not exist gives empty
+    :class:`Results`; unreadable files are listed in ``problems`` and skipped.
+    """
+    root = Path(root) if root is not None else results_dir()
+    res = Results(root=root)
+    if not root.is_dir():
+        return res
+    for log_path in sorted(root.glob("*/*/*/log.json")):
+        rule_dir = log_path.parent
+        dataset, preset, rule = rule_dir.parent.parent.name, rule_dir.parent.name, rule_dir.name
+        if dataset == "bench":
+            continue
+        log = _read_json(log_path, res.problems)
+        if log is None:
+            continue
+        if not isinstance(log, dict) or not isinstance(log.get("epochs", []), list):
+            res.problems.append(f"{log_path}: not a training log (no list of epochs)")
+            continue
+        epochs = sorted((e for e in log.get("epochs", []) if isinstance(e, dict) and "epoch" in e),
+                        key=lambda e: e["epoch"])
+        res.runs.append({
+            "dataset": dataset, "preset": preset, "rule": rule, "path": str(rule_dir),
+            "status": _status(log), "config": log.get("config", {}),
+            "provenance": log.get("provenance", {}), "epochs": epochs,
+            "wall_seconds": log.get("wall_seconds", sum(e.get("seconds", 0) for e in epochs)),
+        })
+    res.runs.sort(key=lambda r: (_order(DATASET_ORDER)(r["dataset"]), r["preset"],
+                                 _order(RULE_ORDER)(r["rule"])))
+    for path in sorted((root / "bench").glob("*.json")):
+        doc = _read_json(path, res.problems)
+        if doc is None:
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get("results"), list):
+            res.problems.append(f"{path}: not a benchmark file (no list of results)")
+            continue
+        res.bench.append({"name": path.stem, "path": str(path), "provenance": doc.get("provenance", {}),
+                          "results": doc["results"]})
+    return res
+
+
+def _as_results(results) -> Results:
+    if isinstance(results, Results):
+        return results
+    return load_results(results)
+
+
+# ------------------------------------------------------------------------- tables
+class Table(list):
+    """A list of row dicts that shows itself as a table (HTML in a notebook, markdown as text).
+
+    ``columns`` is a list of ``(key, header, format)``; ``format`` is a function of the value
+    (``None`` values show as an em dash).
+    """
+
+    def __init__(self, rows=(), columns=(), title: str = ""):
+        super().__init__(rows)
+        self.columns = list(columns)
+        self.title = title
+
+    def _cells(self):
+        for row in self:
+            yield [("\u2014" if row.get(k) is None else fmt(row.get(k))) for k, _, fmt in self.columns]
+
+    def markdown(self) -> str:
+        """The table as GitHub-flavoured markdown (``(no results)`` when it has no rows)."""
+        if not self.columns or not len(self):
+            return "(no results)"
+        head = [h for _, h, _ in self.columns]
+        lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        for cells in self._cells():
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        return "\n".join(lines)
+
+    def html(self) -> str:
+        """The table as an HTML ``<table>`` (a note when it has no rows)."""
+        if not len(self):
+            return "<p><em>(no results)</em></p>"
+        head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>"
+                       for cells in self._cells())
+        caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def _repr_html_(self):
+        return self.html()
+
+    def __repr__(self):
+        return self.markdown()
+
+    __str__ = __repr__
+
+
+def _pct(v):
+    return f"{100 * v:.2f}"
+
+
+def _num(digits):
+    return lambda v: f"{v:.{digits}f}"
+
+
+def _duration(seconds):
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _angles(v):
+    return " / ".join(f"{a:.1f}" for a in v)
+
+
+def _expected_pairs(res: Results, expected):
+    pairs = [(r["dataset"], r["preset"]) for r in res.runs]
+    for pair in expected or ():
+        pairs.append(tuple(pair))
+    seen, out = set(), []
+    for p in sorted(pairs, key=lambda p: (_order(DATASET_ORDER)(p[0]), p[1])):
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def _missing_row(dataset, preset, rule):
+    return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
+            "planned_epochs": None, "final_accuracy": None, "best_accuracy": None, "best_epoch": None,
+            "final_error_pct": None, "final_loss": None, "wall_seconds": None, "backend": None,
+            "path": None}
+
+
+def accuracy_row(run: dict) -> dict:
+    """Final and best test accuracy of one run (fractions in [0, 1]), epochs and wall time."""
+    evaluated = [e for e in run["epochs"] if e.get("test_accuracy") is not None]
+    last = evaluated[-1] if evaluated else None
+    best = max(evaluated, key=lambda e: (e["test_accuracy"], -e["epoch"])) if evaluated else None
+    return {
+        "dataset": run["dataset"], "preset": run["preset"], "rule": run["rule"], "status": run["status"],
+        "epochs": run["epochs"][-1]["epoch"] if run["epochs"] else 0,
+        "planned_epochs": run["config"].get("epochs"),
+        "final_accuracy": last["test_accuracy"] if last else None,
+        "best_accuracy": best["test_accuracy"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "final_error_pct": round(100 * (1 - last["test_accuracy"]), 4) if last else None,
+        "final_loss": last.get("test_loss") if last else None,
+        "wall_seconds": run.get("wall_seconds"),
+        "backend": run["provenance"].get("backend"),
+        "path": run["path"],
+    }
+
+
+def _rows_by_pair(res: Results, rules, expected, row_fn, missing_fn, datasets=None):
+    rows = []
+    for dataset, preset in _expected_pairs(res, expected):
+        if datasets is not None and dataset not in datasets:
+            continue
+        found = {r["rule"]: r for r in res.select(dataset, preset)}
+        names = list(rules or ()) + sorted((n for n in found if n not in (rules or ())), key=_order(RULE_ORDER))
+        for rule in names:
+            rows.append(row_fn(found[rule]) if rule in found else missing_fn(dataset, preset, rule))
+    return rows
+
+
+def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None) -> Table:
+    """Final and best test accuracy per dataset / preset / rule, epochs and wall time.
+
+    results : :class:`Results` or a results folder (default :func:`results_dir`).
+    rules : the rules every (dataset, preset) should have; absent ones get a row with status
+        ``"missing"``. Runs of other rules (say ``microcircuit-spiking``) follow them.
+    expected : extra ``(dataset, preset)`` pairs to list even if none of their runs exists.
+    datasets : only these datasets (default: all).
+
+    Rows are dicts with ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``,
+    ``planned_epochs``, ``final_accuracy``, ``best_accuracy`` (fractions), ``best_epoch``,
+    ``final_error_pct`` (test error, %), ``gap_to_bp_pct`` (test error minus BP's in the same
+    dataset and preset, percentage points; only when both runs are ``done``), ``final_loss``, ``wall_seconds``, ``backend``,
+    ``path``; ordered by
+    dataset (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA,
+    microcircuit).
+    """
+    res = _as_results(results)
+    rows = _rows_by_pair(res, rules, expected, accuracy_row, _missing_row, datasets)
+    # gaps only between finished runs: a run in progress is not comparable with a finished one
+    bp_error = {(r["dataset"], r["preset"]): r["final_error_pct"] for r in rows
+                if r["rule"] == "bp" and r["status"] == "done"}
+    for r in rows:
+        base = bp_error.get((r["dataset"], r["preset"]))
+        r["gap_to_bp_pct"] = (round(r["final_error_pct"] - base, 4)
+                              if base is not None and r["final_error_pct"] is not None and r["status"] == "done"
+                              else None)
+    columns = [
+        ("dataset", "dataset", lambda v: DATASET_LABELS.get(v, v)),
+        ("preset", "preset", str),
+        ("rule", "rule", rule_label),
+        ("epochs", "epochs", lambda v: str(v)),
+        ("final_accuracy", "final test acc. (%)", _pct),
+        ("best_accuracy", "best test acc. (%)", _pct),
+        ("best_epoch", "best epoch", str),
+        ("gap_to_bp_pct", "error − BP's (pp)", lambda v: f"{v:+.2f}"),
+        ("wall_seconds", "training time", _duration),
+        ("status", "status", str),
+    ]
+    return Table(rows, columns, title="Test accuracy")
+
+
+def alignment_row(run: dict) -> dict:
+    """Angle (degrees) between the run's update and BP's, per plastic layer: first and last epoch."""
+    with_angles = [e for e in run["epochs"] if e.get("alignment_deg")]
+    first = with_angles[0] if with_angles else None
+    last = with_angles[-1] if with_angles else None
+    mean = None
+    if with_angles:
+        n = len(last["alignment_deg"])
+        mean = [round(sum(e["alignment_deg"][k] for e in with_angles if len(e["alignment_deg"]) == n)
+                      / sum(1 for e in with_angles if len(e["alignment_deg"]) == n), 3) for k in range(n)]
+    return {"dataset": run["dataset"], "preset": run["preset"], "rule": run["rule"], "status": run["status"],
+            "epochs": last["epoch"] if last else 0,
+            "first_deg": first["alignment_deg"] if first else None,
+            "final_deg": last["alignment_deg"] if last else None,
+            "mean_deg": mean}
+
+
+def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None) -> Table:
+    """Alignment with BP per run: the angle per plastic layer (input side first), in degrees.
+
+    Rows: ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``, ``first_deg`` (after
+    epoch 1), ``final_deg`` (after the last epoch) and ``mean_deg`` (over epochs), each a
+    list with one angle per plastic layer (the output layer's is 0 for every rule: all rules
+    share the output error). Missing runs, ``expected`` and ``datasets`` as in
+    :func:`accuracy_table`.
+    """
+    res = _as_results(results)
+
+    def missing(dataset, preset, rule):
+        return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
+                "first_deg": None, "final_deg": None, "mean_deg": None}
+
+    rows = _rows_by_pair(res, rules, expected, alignment_row, missing, datasets)
+    columns = [
+        ("dataset", "dataset", lambda v: DATASET_LABELS.get(v, v)),
+        ("preset", "preset", str),
+        ("rule", "rule", rule_label),
+        ("first_deg", "angle to BP after epoch 1 (°, per layer)", _angles),
+        ("final_deg", "angle to BP, last epoch (°, per layer)", _angles),
+        ("mean_deg", "mean over epochs (°, per layer)", _angles),
+        ("status", "status", str),
+    ]
+    return Table(rows, columns, title="Alignment with backpropagation")
+
+
+def bench_table(results=None, rules=RULE_ORDER) -> Table:
+    """Training throughput and peak memory from every ``bench/*.json``.
+
+    Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``,
+    ``batch_size``, ``layers``, ``samples_per_s``, ``speed_vs_bp`` (throughput relative to BP
+    in the same file at the same T, batch size and layers; ``None`` without a BP row),
+    ``peak_array_mb``, ``peak_rss_mb``. Ordered by file, T, then rule.
+    """
+    res = _as_results(results)
+    rows = []
+    for doc in sorted(res.bench, key=lambda d: d["name"]):
+        entries = [r for r in doc["results"] if isinstance(r, dict) and "rule" in r]
+        bp = {(r.get("T"), r.get("batch_size"), tuple(r.get("layers") or ())): r.get("samples_per_s")
+              for r in entries if r["rule"] == "bp"}
+        entries.sort(key=lambda r: (r.get("T") or 0, _order(tuple(rules))(r["rule"])))
+        for r in entries:
+            base = bp.get((r.get("T"), r.get("batch_size"), tuple(r.get("layers") or ())))
+            sps = r.get("samples_per_s")
+            rows.append({
+                "source": doc["name"], "machine": doc["provenance"].get("machine"),
+                "backend": r.get("backend"), "dtype": r.get("dtype"), "rule": r["rule"], "T": r.get("T"),
+                "batch_size": r.get("batch_size"),
+                "layers": "-".join(str(v) for v in r.get("layers") or ()) or None,
+                "samples_per_s": sps,
+                "speed_vs_bp": round(sps / base, 3) if base and sps is not None else None,
+                "peak_array_mb": r.get("peak_array_mb"), "peak_rss_mb": r.get("peak_rss_mb"),
+            })
+    columns = [
+        ("source", "file", str), ("backend", "backend", str), ("rule", "rule", rule_label), ("T", "T", str),
+        ("batch_size", "batch", str), ("layers", "layers", str), ("samples_per_s", "samples/s", _num(0)),
+        ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("peak_array_mb", "peak arrays (MB)", _num(1)),
+        ("peak_rss_mb", "peak RSS (MB)", _num(0)),
+    ]
+    return Table(rows, columns, title="Training speed and memory")
+
+
+def provenance_table(results=None) -> Table:
+    """Distinct provenance records of the runs: version, commit, backend, dtype, machine, data."""
+    res = _as_results(results)
+    seen = {}
+    for run in res.runs:
+        p = run["provenance"]
+        key = tuple(str(p.get(k)) for k in ("library_version", "git_commit", "backend", "dtype", "machine",
+                                            "dataset", "data_checksum"))
+        entry = seen.setdefault(key, {"library_version": p.get("library_version"), "git_commit": p.get("git_commit"),
+                                      "backend": p.get("backend"), "dtype": p.get("dtype"), "machine": p.get("machine"),
+                                      "dataset": p.get("dataset") or run["dataset"],
+                                      "data_checksum": p.get("data_checksum"), "runs": 0})
+        entry["runs"] += 1
+    columns = [("dataset", "dataset", str), ("runs", "runs", str), ("library_version", "version", str),
+               ("git_commit", "commit", lambda v: str(v)[:12] + ("-dirty" if str(v).endswith("-dirty") else "")),
+               ("backend", "backend", str), ("dtype", "dtype", str), ("machine", "machine", str),
+               ("data_checksum", "data checksum", lambda v: str(v)[:12])]
+    return Table(list(seen.values()), columns, title="Provenance")
+
+
+def biotorch_table() -> Table:
+    """The BioTorch reference figures (test error %, non-spiking networks; Sanfiz and Akrout 2021)."""
+    rows = [{"method": m, "mnist": a, "fashion-mnist": b, "cifar10": c} for m, a, b, c in BIOTORCH_TEST_ERROR]
+    columns = [("method", "method", str), ("mnist", "MNIST, LeNet", _num(2)),
+               ("fashion-mnist", "Fashion-MNIST, LeNet", _num(2)), ("cifar10", "CIFAR-10, ResNet-20", _num(2))]
+    return Table(rows, columns, title="BioTorch benchmark, test error (%), non-spiking networks")
+
+
+# ----------------------------------------------------------------- missing results
+def preset_for(dataset: str) -> str | None:
+    """The library preset that trains ``dataset`` (``None`` if there is none).
+
+    A preset registered for the dataset wins; MNIST-like datasets (28x28 grey images) can
+    otherwise use ``mnist-mlp`` with ``--dataset``.
+    """
+    from .training import PRESETS
+
+    own = sorted(name for name, p in PRESETS.items() if p.get("dataset") == dataset)
+    if own:
+        return own[0]
+    if dataset in ("mnist", "fashion-mnist") and "mnist-mlp" in PRESETS:
+        return "mnist-mlp"
+    return None
+
+
+def train_command(dataset: str, rule: str, preset: str | None = None, root: str = "data/results") -> str | None:
+    """The command line that produces the one run ``<root>/<dataset>/<preset>/<rule>``.
+
+    ``preset`` defaults to :func:`preset_for`; ``None`` if no preset can train ``dataset``.
+    The checkpoint goes to ``runs/<preset>/<rule>.npz`` (large, not committed), the logs to
+    the results folder.
+    """
+    from .training import PRESETS
+
+    preset = preset or preset_for(dataset)
+    if preset is None:
+        return None
+    cmd = f"python -m microcircuit train --preset {preset}"
+    if PRESETS.get(preset, {}).get("dataset") != dataset:
+        cmd += f" --dataset {dataset}"
+    rule_opts = "--rule microcircuit --mode spiking --T-e 16" if rule == "microcircuit-spiking" else f"--rule {rule}"
+    return (f"{cmd} {rule_opts} --out {root}/{dataset}/{preset}/{rule} "
+            f"--checkpoint runs/{preset}/{rule}.npz --quiet")
+
+
+def regenerate_command(preset: str, rules=None) -> str:
+    """The command that runs (or resumes) every rule of ``preset``: ``scripts/full_runs.py``."""
+    cmd = f"python scripts/full_runs.py {preset}"
+    return cmd + (" --rules " + " ".join(rules) if rules else "")
+
+
+def missing_message(results=None, dataset: str | None = None, preset: str | None = None,
+                    rules=RULE_ORDER, commands=None) -> str:
+    """Which runs are absent (``dataset``'s, or every dataset's) and the commands that produce them.
+
+    ``preset`` defaults to :func:`preset_for` of each dataset. ``commands`` replaces the
+    generated command lines.
+    """
+    res = _as_results(results)
+    datasets = [dataset] if dataset else list(DATASET_ORDER)
+    absent, lines = [], []
+    for ds in datasets:
+        pr = preset or preset_for(ds)
+        have = {r["rule"] for r in res.select(ds, pr)}
+        missing = [rule for rule in rules if rule not in have]
+        absent += [(ds, rule) for rule in missing]
+        if missing and pr is not None:
+            lines.append("  " + regenerate_command(pr, None if len(missing) == len(rules) else missing))
+        elif missing:
+            lines.append(f"  (no preset of the library trains {ds} yet)")
+    if not absent:
+        return f"All runs are present in {_shown(res.root)}."
+    if commands is not None:
+        lines = ["  " + c for c in ([commands] if isinstance(commands, str) else commands)]
+    where = _shown(res.root) if res.root.is_dir() else f"{_shown(res.root)} (the folder does not exist)"
+    label = f" for {DATASET_LABELS.get(dataset, dataset)}" if dataset else ""
+    head = f"Results missing{label} in {where}: {len(absent)} of {len(datasets) * len(rules)} runs absent."
+    tail = ("Then `python -m microcircuit report --out data/results/REPORT.md` and rebuild the book. "
+            "The script resumes interrupted runs.")
+    return "\n".join([head, "Produce them with:", *lines, tail])
+
+
+# ------------------------------------------------------------------------ figures
+def _figure(*args, **kwargs):
+    from .plots import figure
+
+    return figure(*args, **kwargs)
+
+
+def _color(rule):
+    from .plots import RULE_COLORS
+
+    return RULE_COLORS.get(rule, RULE_COLORS.get(rule.split("-")[0], "0.5"))
+
+
+RULE_STYLES = {"microcircuit": "--", "microcircuit-spiking": ":"}
+
+
+def _pick_preset(res: Results, dataset: str, preset):
+    if preset is not None:
+        return preset
+    presets = res.presets(dataset)
+    if not presets:
+        raise ValueError(f"no runs for dataset {dataset!r} in {_shown(res.root)}:\n{missing_message(res, dataset)}")
+    return presets[0]
+
+
+def plot_learning_curves(results=None, dataset: str = "mnist", preset: str | None = None,
+                         metric: str = "test_accuracy", rules=None, ax=None):
+    """Test accuracy (%) (or ``metric="train_loss"`` / ``"test_loss"``) against epoch, one line per rule.
+
+    Returns the matplotlib Figure. ``preset`` defaults to the dataset's first preset.
+    """
+    res = _as_results(results)
+    preset = _pick_preset(res, dataset, preset)
+    fig, ax = (ax.figure, ax) if ax is not None else _figure(figsize=(6, 3.6))
+    labels = {"test_accuracy": "test accuracy (%)", "train_loss": "training loss (spiking error, nats)",
+              "test_loss": "test loss (spiking error, nats)"}
+    for run in res.select(dataset, preset, rules):
+        pts = [(e["epoch"], e[metric]) for e in run["epochs"] if e.get(metric) is not None]
+        if not pts:
+            continue
+        xs, ys = zip(*pts)
+        if metric == "test_accuracy":
+            ys = [100 * v for v in ys]
+        ax.plot(xs, ys, RULE_STYLES.get(run["rule"], "-"), color=_color(run["rule"]),
+                marker="o" if len(xs) < 12 else None, ms=3, label=rule_label(run["rule"]))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(labels.get(metric, metric))
+    ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)} ({preset})")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(frameon=False, fontsize="small")
+    return fig
+
+
+def plot_accuracy_overview(results=None, datasets=None, rules=None):
+    """Test accuracy (%) against epoch, one panel per (dataset, preset) with runs; ``None`` if none."""
+    res = _as_results(results)
+    pairs = [p for p in _expected_pairs(res, None) if datasets is None or p[0] in datasets]
+    if not pairs:
+        return None
+    cols = min(len(pairs), 3)
+    rows = -(-len(pairs) // cols)
+    fig, axes = _figure(rows, cols, figsize=(3.6 * cols + 0.4, 2.9 * rows), squeeze=False)
+    for ax, (dataset, preset) in zip(axes.ravel(), pairs):
+        plot_learning_curves(res, dataset, preset, rules=rules, ax=ax)
+        ax.title.set_fontsize("medium")
+    for ax in axes.ravel()[len(pairs):]:
+        ax.axis("off")
+    return fig
+
+
+def plot_alignment(results=None, dataset: str = "mnist", preset: str | None = None, rules=None,
+                   include_output: bool = False):
+    """Angle (degrees) between each rule's update and BP's against epoch, one panel per layer.
+
+    The output layer is left out unless ``include_output``: its update is the same for every
+    rule (0 degrees). Returns the matplotlib Figure.
+    """
+    res = _as_results(results)
+    preset = _pick_preset(res, dataset, preset)
+    runs = [r for r in res.select(dataset, preset, rules) if any(e.get("alignment_deg") for e in r["epochs"])]
+    n_layers = max((len(e["alignment_deg"]) for r in runs for e in r["epochs"] if e.get("alignment_deg")), default=1)
+    shown = list(range(n_layers if include_output else max(n_layers - 1, 1)))
+    fig, axes = _figure(1, len(shown), figsize=(3.4 * len(shown) + 0.6, 3.2), squeeze=False, sharey=True)
+    for ax, k in zip(axes[0], shown):
+        for run in runs:
+            pts = [(e["epoch"], e["alignment_deg"][k]) for e in run["epochs"]
+                   if e.get("alignment_deg") and len(e["alignment_deg"]) > k]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, RULE_STYLES.get(run["rule"], "-"), color=_color(run["rule"]),
+                        label=rule_label(run["rule"]))
+        ax.axhline(90, color="0.6", lw=0.8, ls=":")
+        ax.set_ylim(-3, 120)
+        ax.set_xlabel("epoch")
+        ax.set_title(f"layer {k + 1}" + (" (output)" if k == n_layers - 1 else ""))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("angle to BP update (degrees)")
+    if runs:
+        axes[0][-1].legend(frameon=False, fontsize="small")
+    fig.suptitle(f"Alignment with backpropagation, {DATASET_LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
+    return fig
+
+
+def plot_bench(results=None, source: str | None = None, T: int | None = None, ax=None):
+    """Training throughput (samples/s) per rule from one benchmark file, as bars."""
+    res = _as_results(results)
+    rows = bench_table(res)
+    if source is None and rows:
+        source = rows[0]["source"]
+    rows = [r for r in rows if r["source"] == source]
+    if T is None and rows:
+        T = rows[0]["T"]
+    rows = [r for r in rows if r["T"] == T]
+    fig, ax = (ax.figure, ax) if ax is not None else _figure(figsize=(5, 3))
+    ax.bar([rule_label(r["rule"]) for r in rows], [r["samples_per_s"] for r in rows],
+           color=[_color(r["rule"]) for r in rows])
+    ax.set_ylabel("training throughput (samples/s)")
+    ax.set_xlabel("rule")
+    ax.set_title(f"{source}, T = {T}" if rows else "no benchmark results")
+    return fig
+
+
+# ------------------------------------------------------------------------ report
+def report_markdown(results=None) -> str:
+    """The whole report as markdown: accuracy, alignment, speed, provenance, BioTorch reference."""
+    res = _as_results(results)
+    parts = ["# Results", "",
+             (f"Generated by `python -m microcircuit report` from `{_shown(res.root)}`. Every number below is read "
+              "from the logs that the runs wrote (`log.json`, `bench/*.json`)."), ""]
+    if not res.runs:
+        parts += ["No training runs found.", "", "```", missing_message(res), "```", ""]
+    else:
+        parts += ["## Test accuracy", "", accuracy_table(res).markdown(), "",
+                  "## Alignment with backpropagation", "",
+                  ("Angle between each rule's weight update and BP's on the same mini-batch, per plastic "
+                   "layer (input side first; the output layer is 0 for every rule)."), "",
+                  alignment_table(res).markdown(), ""]
+    parts += ["## Speed and memory", ""]
+    bench = bench_table(res)
+    no_bench = "No benchmark results (`python -m microcircuit bench --out data/results/bench/cpu.json`)."
+    parts += [bench.markdown() if bench else no_bench, ""]
+    if res.runs:
+        parts += ["## Provenance", "", provenance_table(res).markdown(), ""]
+    parts += ["## Reference: BioTorch (non-spiking networks)", "",
+              "Test error (%) reported by Sanfiz and Akrout (2021); not produced by this library.", "",
+              biotorch_table().markdown(), ""]
+    if res.problems:
+        parts += ["## Unreadable files", ""] + [f"- {p}" for p in res.problems] + [""]
+    return "\n".join(parts)
+
+
+def cmd_report(args) -> int:
+    """``python -m microcircuit report``: write the markdown report to ``--out`` or stdout."""
+    res = load_results(args.root)
+    text = report_markdown(res)
+    if args.out:
+        from .training import write_atomic
+
+        write_atomic(args.out, text)
+        print(f"wrote {args.out}: {len(res.runs)} runs, {len(res.bench)} benchmark files", file=sys.stderr)
+    else:
+        print(text)
+    for p in res.problems:
+        print(f"warning: skipped {p}", file=sys.stderr)
+    return 0
+
+
+def add_report_subparser(subparsers) -> None:
+    """Register ``report [--root DIR] [--out FILE]`` on an argparse subparsers object (sets ``func``)."""
+    p = subparsers.add_parser("report", help="tables of the results in data/results as markdown")
+    p.add_argument("--root", default=None, help=f"results folder (default: ${ENV_RESULTS} or data/results)")
+    p.add_argument("--out", help="write the markdown here (default: print it)")
+    p.set_defaults(func=cmd_report)
+

@@ -1,0 +1,185 @@
+"""Open every page of the built book in headless Chromium and check what a reader would see.
+
+For each HTML page of ``_build/html`` (the root redirect aside) it checks that
+
+- the page logs no console errors and raises no JavaScript errors, and no request fails
+  (the book must work offline: MathJax is served from ``_static/``);
+- maths is rendered: if the page has maths, MathJax produced ``mjx-container`` elements;
+- every image loaded (``naturalWidth > 0``), figures and widget frames alike;
+- every kernel-free widget (``.mc-static-slider``) responds: pressing an arrow key on its
+  range input shows a different frame and updates its readout.
+
+Usage::
+
+    python scripts/browser_check.py [_build/html]      # or: make browser
+
+Needs Debian's ``chromium`` (``apt-get install -y chromium``) and the ``playwright`` Python
+package (no ``playwright install``: the system Chromium is used). Without either it prints
+why and exits 0 (skipped). Set ``CHROMIUM`` to use another executable.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import socketserver
+import sys
+import threading
+from pathlib import Path
+
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    """The Chromium executable: ``$CHROMIUM``, ``/usr/bin/chromium`` or one on the PATH."""
+    candidates = [os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                  shutil.which("chromium-browser")]
+    return next((c for c in candidates if c and os.path.exists(c)), None)
+
+
+def missing_requirements() -> str | None:
+    """Why the check cannot run here, or ``None`` when it can."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package 'playwright' is not installed (pip install playwright)"
+    if chromium_path() is None:
+        return "Chromium is not installed (apt-get install -y chromium, or set CHROMIUM)"
+    return None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the report readable
+        pass
+
+
+def serve(folder: Path):
+    """Serve ``folder`` on localhost on a free port; returns ``(server, base_url)``."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+def pages(folder: Path) -> list[Path]:
+    """The book's pages: every HTML file except the root redirect, search and genindex."""
+    skip = {"index.html", "search.html", "genindex.html"}
+    return sorted(p for p in folder.rglob("*.html")
+                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+
+
+_MATH_JS = """async () => {
+  const hasMath = document.querySelector('.math, span.math, div.math') !== null;
+  if (!hasMath) return {hasMath, rendered: 0};
+  for (let i = 0; i < 100 && !(window.MathJax && MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 100));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  return {hasMath, rendered: document.querySelectorAll('mjx-container').length};
+}"""
+
+_IMAGES_JS = """async () => {
+  const imgs = Array.from(document.images);
+  await Promise.all(imgs.map(img => img.complete ? null : new Promise(r => { img.onload = img.onerror = r; })));
+  return imgs.filter(img => !(img.naturalWidth > 0)).map(img => (img.getAttribute('src') || '').slice(0, 60));
+}"""
+
+_VISIBLE_FRAME_JS = """(root) => {
+  const frames = Array.from(root.querySelectorAll('img.mc-frame'));
+  return {visible: frames.filter(f => f.style.display !== 'none').map(f => f.dataset.index),
+          readout: root.querySelector('output').textContent, n: frames.length};
+}"""
+
+
+def check_page(page, url: str) -> tuple[list[str], dict]:
+    """Problems found on one page, and what was checked."""
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"javascript error: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} ({req.failure})"))
+    page.on("response", lambda resp: problems.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
+    page.goto(url, wait_until="load")
+    math = page.evaluate(_MATH_JS)
+    if math["hasMath"] and math["rendered"] == 0:
+        problems.append("maths not rendered (no mjx-container elements)")
+    broken = page.evaluate(_IMAGES_JS)
+    problems += [f"image did not load: {src}" for src in broken]
+    sliders = page.locator(".mc-static-slider")
+    n_sliders = sliders.count()
+    for i in range(n_sliders):
+        root = sliders.nth(i)
+        before = root.evaluate(_VISIBLE_FRAME_JS)
+        if len(before["visible"]) != 1:
+            problems.append(f"widget {i}: expected exactly one visible frame, got {before['visible']}")
+            continue
+        slider = root.locator("input[type=range]")
+        at_end = slider.input_value() == str(before["n"] - 1)
+        slider.focus()
+        page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
+        after = root.evaluate(_VISIBLE_FRAME_JS)
+        if after["visible"] == before["visible"] or after["readout"] == before["readout"]:
+            problems.append(f"widget {i}: moving the slider did not change the frame/readout ({before} -> {after})")
+    info = {"math": math["rendered"], "images": page.evaluate("document.images.length"), "widgets": n_sliders}
+    return problems, info
+
+
+def check_book(folder: Path, verbose: bool = True) -> dict[str, list[str]]:
+    """Run every check on every page; returns ``{page: [problems]}`` (empty lists when fine)."""
+    from playwright.sync_api import sync_playwright
+
+    folder = Path(folder).resolve()
+    server, base = serve(folder)
+    results: dict[str, list[str]] = {}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS, headless=True)
+            try:
+                for path in pages(folder):
+                    rel = path.relative_to(folder).as_posix()
+                    page = browser.new_page()
+                    try:
+                        problems, info = check_page(page, base + rel)
+                    finally:
+                        page.close()
+                    results[rel] = problems
+                    if verbose:
+                        status = "ok  " if not problems else "FAIL"
+                        print(f"{status} {rel}: {info['math']} maths, {info['images']} images, "
+                              f"{info['widgets']} widgets", flush=True)
+                        for problem in problems:
+                            print(f"       {problem}")
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+    return results
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0] if argv else "_build/html")
+    why = missing_requirements()
+    if why:
+        print(f"SKIPPED browser check: {why}")
+        return 0
+    if not (folder / "index.html").is_file():
+        print(f"no built book at {folder}: run `make book` first")
+        return 1
+    results = check_book(folder)
+    failed = [p for p, probs in results.items() if probs]
+    print(f"{len(results) - len(failed)}/{len(results)} pages passed the browser check")
+    return 1 if failed or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
