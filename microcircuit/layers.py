@@ -135,7 +135,7 @@ class PyramidalLayer:
     def hebbian(self, post, pre):
         """Hebbian product ``post^T pre / batch`` and bias term ``mean(post)``."""
         batch = post.shape[0]
-        return post.T @ pre.reshape(batch, -1) / batch, post.mean(axis=0)
+        return (post / batch).T @ pre.reshape(batch, -1), post.mean(axis=0)
 
     @property
     def params(self):
@@ -216,7 +216,7 @@ class ConvPyramidalLayer(PyramidalLayer):
     def hebbian(self, post, pre):
         """Kernel-shared Hebbian product: ``sum_positions post * patch(pre) / batch``."""
         batch = post.shape[0]
-        dW = self._to_rows(post).T @ self._im2col(pre) / batch
+        dW = (self._to_rows(post) / batch).T @ self._im2col(pre)
         db = post.sum(axis=(2, 3)).mean(axis=0).reshape(self.b.shape)
         return dW.reshape(self.W.shape), db
 

@@ -61,7 +61,7 @@ def lif_step(v, current, params: LIFParameters):
     ``v_pre = alpha * v + current`` is the potential before reset (the surrogate reads it),
     ``spikes = H(v_pre - theta)`` as 0/1 floats, ``v_next = v_pre - theta * spikes``.
     """
-    v_pre = params.alpha * v + current
+    v_pre = v + current if params.alpha == 1.0 else params.alpha * v + current
     spikes = (v_pre >= params.theta).astype(v_pre.dtype)
     return v_pre, spikes, v_pre - params.theta * spikes
 
@@ -76,10 +76,13 @@ def surrogate_gain(v, params: LIFParameters):
     xp = backend.xp()
     dist = xp.abs(v - params.theta)
     if params.surrogate == "triangle":
-        return xp.maximum(0.0, 1.0 - dist / params.width).astype(v.dtype)
+        return xp.maximum(0.0, 1.0 - dist / params.width).astype(v.dtype, copy=False)
     if params.surrogate == "box":
         return (dist < params.width).astype(v.dtype)
-    return (1.0 / (1.0 + dist / params.width) ** 2).astype(v.dtype)
+    dist *= 1.0 / params.width  # in place from here on: this runs at every time step
+    dist += 1.0
+    dist *= dist
+    return xp.reciprocal(dist, out=dist)
 
 
 def simulate(currents, params: LIFParameters = LIFParameters()):

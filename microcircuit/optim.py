@@ -76,22 +76,27 @@ class Adam:
         if self.m is None:
             self.m = [xp.zeros_like(p) for p in params]
             self.v = [xp.zeros_like(p) for p in params]
+        if getattr(self, "_scratch", None) is None:
+            self._scratch = [xp.empty_like(p) for p in params]
         self.t += 1
         c1 = 1 - self.beta1**self.t
         c2 = 1 - self.beta2**self.t
-        for p, u, m, v in zip(params, updates, self.m, self.v):
-            # the same arithmetic as the docstring, in place (no temporaries in the hot loop)
-            tmp = xp.multiply(u, u)
+        # m_hat / (sqrt(v_hat) + eps) = sqrt(c2) / c1 * m / (sqrt(v) + eps * sqrt(c2))
+        step = lr * math.sqrt(c2) / c1
+        eps = self.eps * math.sqrt(c2)
+        for p, u, m, v, tmp in zip(params, updates, self.m, self.v, self._scratch):
+            # in place, into one scratch buffer per parameter: no allocation in the hot loop
             m *= self.beta1
-            m -= (1 - self.beta1) * u
+            xp.multiply(u, 1 - self.beta1, out=tmp)
+            m -= tmp
             v *= self.beta2
+            xp.multiply(u, u, out=tmp)
             tmp *= 1 - self.beta2
             v += tmp
             xp.sqrt(v, out=tmp)
-            tmp *= 1.0 / math.sqrt(c2)
-            tmp += self.eps
+            tmp += eps
             xp.divide(m, tmp, out=tmp)
-            tmp *= lr / c1
+            tmp *= step
             p -= tmp
             if self.weight_decay:
                 p -= lr * self.weight_decay * p
