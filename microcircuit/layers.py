@@ -170,53 +170,48 @@ class ConvPyramidalLayer(PyramidalLayer):
         self.b = backend.xp().zeros((spec.channels, 1, 1), dtype=backend.dtype())
 
     def _im2col(self, x):
-        """Patches of ``x`` (B, C, H, W) as a matrix (B*OH*OW, C*k*k)."""
+        """Patches of ``x`` (B, C, H, W) as columns (B, C*k*k, OH*OW), in NCHW order throughout."""
         xp = backend.xp()
         B, C = x.shape[:2]
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
         xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-        cols = xp.empty((B, OH, OW, C, k, k), dtype=x.dtype)
+        cols = xp.empty((B, C, k, k, OH, OW), dtype=x.dtype)
         for i in range(k):
             for j in range(k):
-                patch = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
-                cols[:, :, :, :, i, j] = patch.transpose(0, 2, 3, 1)
-        return cols.reshape(B * OH * OW, C * k * k)
+                cols[:, :, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
+        return cols.reshape(B, C * k * k, OH * OW)
 
-    def _col2im(self, cols, batch):
-        """Adjoint of :meth:`_im2col`: sum patch rows back into (B, C, H, W)."""
+    def _col2im(self, cols):
+        """Adjoint of :meth:`_im2col`: sum columns (B, C*k*k, OH*OW) back into (B, C, H, W)."""
         xp = backend.xp()
         C, H, W = self.in_shape
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
-        cols = cols.reshape(batch, OH, OW, C, k, k)
+        batch = cols.shape[0]
+        cols = cols.reshape(batch, C, k, k, OH, OW)
         out = xp.zeros((batch, C, H + 2 * p, W + 2 * p), dtype=cols.dtype)
         for i in range(k):
             for j in range(k):
-                out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+                out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, :, i, j]
         return out[:, :, p : p + H, p : p + W] if p else out
-
-    def _to_rows(self, y):
-        """(B, C_out, OH, OW) to (B*OH*OW, C_out)."""
-        return y.transpose(0, 2, 3, 1).reshape(-1, y.shape[1])
-
-    def _from_rows(self, rows, batch):
-        return rows.reshape(batch, self.OH, self.OW, -1).transpose(0, 3, 1, 2)
 
     def basal(self, x):
         """Basal current: the convolution ``W * x + b``, shape (B, C_out, OH, OW)."""
-        batch = x.shape[0]
-        rows = self._im2col(x) @ self.W.reshape(self.W.shape[0], -1).T
-        return self._from_rows(rows, batch) + self.b
+        W2 = self.W.reshape(self.W.shape[0], -1)
+        out = W2 @ self._im2col(x)  # (C_out, C*k*k) @ (B, C*k*k, OH*OW), batched over B
+        return out.reshape(x.shape[0], *self.out_shape) + self.b
 
     def backward(self, e, K):
         """Transposed convolution of errors ``e`` (B, C_out, OH, OW) with kernel ``K``."""
-        batch = e.shape[0]
-        cols = self._to_rows(e) @ K.reshape(K.shape[0], -1)
-        return self._col2im(cols, batch)
+        K2 = K.reshape(K.shape[0], -1)
+        cols = K2.T @ e.reshape(e.shape[0], e.shape[1], -1)  # (C*k*k, C_out) @ (B, C_out, OH*OW)
+        return self._col2im(cols)
 
     def hebbian(self, post, pre):
         """Kernel-shared Hebbian product: ``sum_positions post * patch(pre) / batch``."""
+        xp = backend.xp()
         batch = post.shape[0]
-        dW = (self._to_rows(post) / batch).T @ self._im2col(pre)
+        post3 = (post / batch).reshape(batch, post.shape[1], -1)  # (B, C_out, OH*OW)
+        dW = xp.tensordot(post3, self._im2col(pre), axes=([0, 2], [0, 2]))  # (C_out, C*k*k)
         db = post.sum(axis=(2, 3)).mean(axis=0).reshape(self.b.shape)
         return dW.reshape(self.W.shape), db
 
@@ -251,8 +246,19 @@ class PoolLayer:
         self._count = backend.xp().zeros((batch, *self.out_shape), dtype=backend.dtype())
 
     def pool(self, x):
-        w = self._windows(x)
-        return w.mean(axis=(3, 5)) if self.kind == "avg" else w.max(axis=(3, 5))
+        """Average or maximum over each window, as ``k*k`` strided slices (fast elementwise ops)."""
+        xp = backend.xp()
+        k = self.size
+        views = [x[:, :, i::k, j::k] for i in range(k) for j in range(k)]
+        out = views[0].copy()
+        for view in views[1:]:
+            if self.kind == "avg":
+                out += view
+            else:
+                xp.maximum(out, view, out=out)
+        if self.kind == "avg":
+            out *= 1.0 / (k * k)
+        return out
 
     def step(self, x, constant: bool = False):
         out = self.pool(x)
