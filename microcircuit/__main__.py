@@ -94,7 +94,8 @@ def cmd_train(args) -> int:
     checksum = data.sample_checksum(dataset, "train") if args.sample else data.data_checksum(dataset, "train")
     log = training.run(
         train, test, args.out, epochs=epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
-        data_checksum=checksum, layers=layers, seed=args.seed, checkpoint=args.checkpoint, **settings,
+        data_checksum=checksum, layers=layers, seed=args.seed, checkpoint=args.checkpoint,
+        data_subset={"source": source, "validation": args.validation or None, "limit": args.limit}, **settings,
     )
     last = log["epochs"][-1] if log["epochs"] else {}
     print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "test_accuracy": last.get("test_accuracy"),

@@ -22,6 +22,8 @@ an unbiased estimate of it (chapter 8 proves both).
 
 from __future__ import annotations
 
+import numbers
+
 from . import backend
 from .rules import FixedFeedback
 
@@ -98,7 +100,7 @@ class Microcircuit(FixedFeedback):
             raise ValueError(f"unknown microcircuit mode {mode!r}: choose one of {MODES}")
         if feedback not in FEEDBACKS:
             raise ValueError(f"unknown feedback {feedback!r}: choose one of {FEEDBACKS}")
-        if not (isinstance(T_e, int) and T_e > 0):
+        if not (isinstance(T_e, numbers.Integral) and T_e > 0):
             raise ValueError(f"T_e (error-cell time steps) must be a positive int, got {T_e!r}")
         self.mode, self.T_e, self.feedback = mode, T_e, feedback
         self.reseed(seed)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import numbers
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .files import write_atomic
 from .layers import build, spec_from_dict, spec_to_dict
 from .losses import SpikingError, one_hot
 from .neurons import LIFParameters
-from .optim import make_optimizer, schedule
+from .optim import SCHEDULES, make_optimizer, schedule
 from .rules import DirectFeedbackAlignment, FeedbackAlignment
 
 RULES = ("bp", "fa", "dfa", "scfa", "microcircuit")
@@ -147,14 +148,29 @@ class Network:
             raise ValueError(f"unknown rule {c['rule']!r}: choose one of {RULES}")
         for name in ("T", "T_e", "epochs", "batch_size"):
             v = c[name]
-            if not (isinstance(v, (int, np.integer)) and v > 0):
+            if not (isinstance(v, numbers.Integral) and v > 0):
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         for name in ("lr", "output_scale", "weight_scale"):
-            if not (isinstance(c[name], (int, float)) and math.isfinite(c[name]) and c[name] > 0):
+            if not (isinstance(c[name], numbers.Real) and math.isfinite(c[name]) and c[name] > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {c[name]!r}")
+        checks = {
+            "warmup": (lambda v: 0 <= v <= 1, "a fraction of training in [0, 1]"),
+            "weight_decay": (lambda v: v >= 0, "a number >= 0"),
+            "momentum": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        }
+        for name, (ok, what) in checks.items():
+            if not (isinstance(c[name], numbers.Real) and ok(c[name])):
+                raise ValueError(f"{name} must be {what}, got {c[name]!r}")
+        if c["lr_schedule"] not in SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {c['lr_schedule']!r}: choose one of {SCHEDULES}")
         if c["encoding"] not in ENCODINGS:
             raise ValueError(f"unknown encoding {c['encoding']!r}: choose one of {ENCODINGS}")
-        if not (isinstance(c["augment"], (int, np.integer)) and c["augment"] >= 0):
+        if c["rule"] != "microcircuit" and (c["mode"] != "rate" or c["feedback"] is not None):
+            raise ValueError(
+                f"mode and feedback are options of rule='microcircuit', not of rule={c['rule']!r}: "
+                f"drop them or use rule='microcircuit'"
+            )
+        if not (isinstance(c["augment"], numbers.Integral) and c["augment"] >= 0):
             raise ValueError(f"augment must be an int >= 0 (pixels), got {c['augment']!r}")
         if len(c["layers"]) < 2:
             raise ValueError("layers needs the input size and at least one layer, e.g. [784, 800, 10]")
@@ -231,15 +247,11 @@ class Network:
     def train_step(self, x, y, lr: float, gen=None) -> float:
         """One mini-batch: forward, error phase, update. Returns the batch loss."""
         ups, loss = self.updates(x, y, gen)
-        # one host sync per step: the loss plus every potential (NaN in any weight reaches them)
-        check = float(loss + sum(layer.v.sum() * 0 for layer in self.plastic_layers))
-        if not math.isfinite(check):
-            raise DivergenceError(
-                f"training diverged at epoch {self.epoch_ + 1}: the loss or the membrane potentials "
-                f"became non-finite. Lower the learning rate (lr={self.config['lr']}) and restart from "
-                f"the last good checkpoint"
-            )
-        loss = float(loss)
+        # one host sync per step: the loss plus 0 * every potential (a NaN or inf in any
+        # weight reaches the potentials, and 0 * inf is NaN; finite ones leave the loss as is)
+        loss = float(loss + sum(layer.v.sum() * 0 for layer in self.plastic_layers))
+        if not math.isfinite(loss):
+            raise DivergenceError(self._diverged("the loss or the membrane potentials became non-finite"))
         params, steps = [], []
         for layer, up in zip(self.layers, ups):
             if up is not None:
@@ -248,8 +260,16 @@ class Network:
         self.optimizer.step(params, steps, lr)
         return loss
 
+    def _diverged(self, what: str) -> str:
+        return (f"training diverged in epoch {self.epoch_ + 1}: {what}. Lower the learning rate "
+                f"(lr={self.config['lr']}) and restart from the last good checkpoint")
+
     def _augment(self, xb):
-        """Shift each image by up to ``augment`` pixels (zero fill); flat inputs as 28x28 or images."""
+        """Shift the images of a mini-batch by up to ``augment`` pixels (zero fill).
+
+        One random shift ``(dy, dx)`` per mini-batch, the same for all its images (cheap;
+        each image still sees a new shift every epoch). Flat inputs are read as square images.
+        """
         k = self.config["augment"]
         if not k:
             return xb
@@ -297,9 +317,9 @@ class Network:
             progress = (self.epoch_ + b / n_batches) / self.epochs
             lr = schedule(self.config["lr_schedule"], self.config["lr"], progress, self.config["warmup"])
             total += self.train_step(self._augment(X[idx]), Y[idx], lr, noise) * int(idx.shape[0])
-        for layer in self.plastic_layers:
+        for layer in self.plastic_layers:  # the last step's update is not seen by the check above
             if not bool(backend.xp().isfinite(layer.W).all()):
-                raise DivergenceError(f"weights became non-finite in epoch {self.epoch_ + 1}; lower the learning rate")
+                raise DivergenceError(self._diverged("the weights became non-finite"))
         self.epoch_ += 1
         mean = total / n
         self.history_.append({"epoch": self.epoch_, "train_loss": mean})
@@ -364,6 +384,8 @@ class Network:
             arrays[f"opt_{k}"] = np.asarray(v)
         meta = {
             "version": __version__,
+            "dtype": backend.dtype().name,
+            "backend": backend.name(),
             "config": self.config,
             "epoch": self.epoch_,
             "history": self.history_,
@@ -398,7 +420,16 @@ class Network:
         """Rebuild a network saved by :meth:`save` (on the active backend)."""
         with np.load(path) as f:
             arrays = {k: f[k] for k in f.files}
+        if "meta" not in arrays:
+            raise ValueError(f"{path} is not a microcircuit checkpoint (no 'meta' entry); save one with Network.save")
         meta = json.loads(bytes(arrays["meta"]).decode())
+        saved = meta.get("dtype", "float32")
+        if saved != backend.dtype().name:
+            raise ValueError(
+                f"{path} was saved in {saved} but the active dtype is {backend.dtype().name}: call "
+                f"microcircuit.set_dtype({saved!r}) (or set MICROCIRCUIT_DTYPE={saved}) before loading, "
+                f"so that a resumed run continues exactly"
+            )
         config = dict(meta["config"])
         config.update(overrides)
         layers = config.pop("layers")

@@ -139,6 +139,7 @@ def run(
     quiet: bool = False,
     dataset: str | None = None,
     data_checksum: str | None = None,
+    data_subset: dict | None = None,
     alignment_samples: int = 256,
     checkpoint=None,
     **network_kwargs,
@@ -148,7 +149,14 @@ def run(
     ``out`` is the run folder. With ``resume=True`` an existing checkpoint there is
     continued (its settings win; ``epochs`` may extend the run); without it an existing
     checkpoint is an error, so that no run is overwritten by accident.
-    Returns the log (provenance and per-epoch records).
+    ``data_checksum`` names the dataset split; ``data_subset`` says how the arrays were cut
+    from it (e.g. ``{"validation": 10000, "limit": None}``), and the sample counts are
+    recorded too. Returns the log.
+
+    The log's ``provenance`` is that of the call that started the run; every call that
+    trains epochs (the first and each resume) appends a record to ``segments``
+    (``from_epoch``, ``to_epoch`` and its own provenance), so a resumed run says which code
+    produced which epochs. A resume with nothing left to train changes nothing.
     """
     out = Path(out)
     ckpt, log_path = Path(checkpoint or out / "checkpoint.npz"), out / "log.json"
@@ -161,8 +169,15 @@ def run(
     else:
         net = Network(epochs=epochs, progress=not quiet, **network_kwargs)
         log = {"epochs": []}
+    if net.epoch_ >= epochs:
+        return log
+    prov = provenance(net.config["seed"], dataset, data_checksum)
+    prov["data_subset"] = data_subset
+    prov["train_samples"] = int(train[0].shape[0])
+    prov["test_samples"] = None if test is None else int(test[0].shape[0])
     log["config"] = net.config
-    log["provenance"] = provenance(net.config["seed"], dataset, data_checksum)
+    log.setdefault("provenance", prov)
+    log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov})
     log["status"] = "running"
     x, y = train
     x_align, y_align = x[:alignment_samples], y[:alignment_samples]
@@ -184,6 +199,7 @@ def run(
         record["alignment_deg"] = [round(a, 3) for a in net.alignment(x_align, y_align)]
         wall += seconds
         log["epochs"].append(record)
+        log["segments"][-1]["to_epoch"] = net.epoch_
         log["wall_seconds"] = round(wall, 3)
         net.save(ckpt)
         write_atomic(log_path, json.dumps(log, indent=1))

@@ -121,6 +121,10 @@ def test_pool_backward_is_adjoint_of_pooling(kind):
         assert lhs == pytest.approx((r * back).sum(), rel=1e-5)
     else:
         np.testing.assert_allclose(back.reshape(3, 2, 2, 2, 2, 2).sum(axis=(3, 5)), e, rtol=1e-6)
+        r = backend.to_numpy(pool.r_pre).reshape(3, 2, 2, 2, 2, 2)
+        is_max = r == r.max(axis=(3, 5), keepdims=True)
+        routed = back.reshape(3, 2, 2, 2, 2, 2) != 0
+        assert np.all(is_max[routed])  # errors reach only the window's most active cells
 
 
 # ----------------------------------------------------------------- learning
@@ -181,6 +185,24 @@ def test_same_seed_same_network_and_training():
     assert not np.allclose(backend.to_numpy(a.layers[0].W), backend.to_numpy(c.layers[0].W))
 
 
+def test_numpy_scalars_are_valid_hyperparameters():
+    net = Network([16, 8, 4], T=np.int64(4), T_e=np.int64(8), lr=np.float32(1e-3), rule="microcircuit")
+    assert net.T == 4
+
+
+def test_load_refuses_another_dtype(tmp_path):
+    path = Network([16, 8, 4], seed=0).save(tmp_path / "n.npz")
+    backend.set_dtype("float64")
+    try:
+        with pytest.raises(ValueError, match="set_dtype"):
+            Network.load(path)
+    finally:
+        backend.set_dtype("float32")
+    with pytest.raises(ValueError, match="not a microcircuit checkpoint"):
+        np.savez(tmp_path / "other.npz", a=np.zeros(2))
+        Network.load(tmp_path / "other.npz")
+
+
 def test_save_load_roundtrip(tmp_path):
     x, y = _toy(128)
     net = Network([16, 20, 4], rule="fa", seed=1, epochs=1).fit(x, y)
@@ -226,7 +248,11 @@ def test_bad_inputs_raise_clear_errors():
     [(dict(T=0), "T must be"), (dict(T=-3), "T must be"), (dict(rule="hebb"), "unknown rule"),
      (dict(lr=float("nan")), "lr must be"), (dict(loss="hinge"), "unknown loss"),
      (dict(encoding="morse"), "unknown encoding"), (dict(optimizer="lion"), "unknown optimizer"),
-     (dict(mode="burst", rule="microcircuit"), "unknown microcircuit mode"), (dict(batch_size=0), "batch_size")],
+     (dict(mode="burst", rule="microcircuit"), "unknown microcircuit mode"), (dict(batch_size=0), "batch_size"),
+     (dict(lr_schedule="bogus"), "unknown lr_schedule"), (dict(warmup=-1), "warmup"),
+     (dict(weight_decay=-1.0), "weight_decay"), (dict(momentum=5.0), "momentum"),
+     (dict(rule="scfa", mode="spiking"), "options of rule='microcircuit'"),
+     (dict(rule="bp", feedback="random"), "options of rule='microcircuit'")],
 )
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -48,6 +48,12 @@ def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
     for la, lb in zip(a.plastic_layers, b.plastic_layers):
         np.testing.assert_array_equal(backend.to_numpy(la.W), backend.to_numpy(lb.W))
     assert [r["test_accuracy"] for r in straight["epochs"]] == [r["test_accuracy"] for r in resumed["epochs"]]
+    # each call that trained is a segment with its own provenance; the first call's stays on top
+    segments = [(s["from_epoch"], s["to_epoch"]) for s in resumed["segments"]]
+    assert segments == [(0, 2), (2, 4)] and resumed["provenance"]["train_samples"] == len(x)
+    before = (tmp_path / "b" / "log.json").read_text()
+    training.run((x, y), (x, y), tmp_path / "b", epochs=4, quiet=True, resume=True, **KW)
+    assert (tmp_path / "b" / "log.json").read_text() == before  # nothing left to train: unchanged
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
