@@ -391,7 +391,8 @@ def curves(history: dict, xlabel: str = "epoch", ylabel: str = "accuracy (%)", t
 
 
 # ------------------------------------------------------- Hebbian rule, equivalence (ch. 7-9)
-RULE_LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "scfa": "SC-FA", "microcircuit": "microcircuit"}
+RULE_LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "scfa": "SC-FA", "microcircuit": "microcircuit",
+               "microcircuit-spiking": "microcircuit (spiking)"}
 
 
 def hebbian_figure(a: float, g: float = 0.8, r_pre=(0.9, 0.7, 0.5, 0.3, 0.1, 0.0), eta: float = 1.0):

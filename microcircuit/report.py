@@ -25,11 +25,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .plots import RULE_LABELS
+
 RULE_ORDER = ("bp", "fa", "dfa", "scfa", "microcircuit")
 """The five rules, in the order every table and figure lists them."""
 
-RULE_LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "scfa": "SC-FA", "microcircuit": "microcircuit",
-               "microcircuit-spiking": "microcircuit (spiking)"}
 DATASET_ORDER = ("mnist", "fashion-mnist", "cifar10")
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 ENV_RESULTS = "MICROCIRCUIT_RESULTS"
