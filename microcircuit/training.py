@@ -179,7 +179,9 @@ def run(
     log.setdefault("provenance", prov)
     log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov})
     log["status"] = "running"
-    x, y = train
+    x, y = backend.asarray(train[0]), train[1]  # to the device once, not every epoch
+    if test is not None:
+        test = (backend.asarray(test[0]), test[1])
     x_align, y_align = x[:alignment_samples], y[:alignment_samples]
     wall = sum(r["seconds"] for r in log["epochs"])
     bar = _progress(range(net.epoch_, epochs), quiet, desc="epochs", initial=net.epoch_, total=epochs)
