@@ -60,6 +60,20 @@ def angle_degrees(a, b) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
 
+def relative_difference(updates_a, updates_b) -> float:
+    """Largest ``|a - b| / max|b|`` over the weight and bias updates of two rules.
+
+    Takes two lists as returned by ``Network.updates`` (``(dW, db)`` or ``None`` per layer):
+    the yardstick of the book's equivalence checks.
+    """
+    worst = 0.0
+    for ua, ub in zip(updates_a, updates_b):
+        for pa, pb in zip(ua or (), ub or ()):
+            a, b = backend.to_numpy(pa).astype(np.float64), backend.to_numpy(pb).astype(np.float64)
+            worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300)))
+    return worst
+
+
 class Network:
     """A spiking network of pyramidal layers trained by a local rule.
 

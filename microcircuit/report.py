@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .plots import RULE_LABELS
+from .training import results_dir
 
 RULE_ORDER = ("bp", "fa", "dfa", "scfa", "microcircuit")
 """The five rules, in the order every table and figure lists them."""
@@ -44,14 +45,6 @@ BIOTORCH_TEST_ERROR = (
     ("sign-concordant (uniform)", 0.94, 9.69, 10.05),
     ("sign-concordant (fixed random)", 0.97, 9.61, 11.20),
 )
-
-
-def results_dir() -> Path:
-    """Where results live: ``$MICROCIRCUIT_RESULTS`` if set, else ``data/results`` of the repository."""
-    env = os.environ.get(ENV_RESULTS)
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "data" / "results"
 
 
 def _shown(path) -> str:

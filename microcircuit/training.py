@@ -68,6 +68,18 @@ PRESETS = {
 arguments. Layers are JSON-friendly: an input shape list, dicts for ``Conv``/``Pool``, ints."""
 
 
+def results_dir() -> Path:
+    """Where run logs live: ``$MICROCIRCUIT_RESULTS`` if set, else the repository's ``data/results``."""
+    env = os.environ.get("MICROCIRCUIT_RESULTS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "results"
+
+
+def runs_dir() -> Path:
+    """Where checkpoints live (large, not committed): ``$MICROCIRCUIT_RUNS`` or the repository's ``runs``."""
+    env = os.environ.get("MICROCIRCUIT_RUNS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
+
+
 def preset(name: str) -> dict:
     """A copy of the preset ``name`` (dataset plus ``Network`` keyword arguments)."""
     if name not in PRESETS:
@@ -211,3 +223,31 @@ def run(
     log["status"] = "done"
     write_atomic(log_path, json.dumps(log, indent=1))
     return log
+
+
+def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resume: bool = True,
+               results=None, runs=None) -> dict:
+    """Run (or resume) one rule on a preset, on the full dataset, where the book looks for it.
+
+    ``rule`` is one of the rules or ``"microcircuit-spiking"`` (the microcircuit in spiking
+    mode, ``T_e=16``). The log goes to ``results/<dataset>/<name>/<rule>/`` (default
+    :func:`results_dir`), the checkpoint to ``runs/<name>/<rule>.npz`` (default
+    :func:`runs_dir`). This is what ``scripts/full_runs.py`` and the ``full`` tier of the
+    chapters call.
+    """
+    from . import data
+
+    settings = preset(name)
+    dataset, epochs = settings.pop("dataset"), settings.pop("epochs")
+    spiking = rule == "microcircuit-spiking"
+    settings.update(rule="microcircuit" if spiking else rule, seed=seed)
+    if spiking:
+        settings.update(mode="spiking", T_e=16)
+    flatten = all(isinstance(v, int) for v in settings["layers"])
+    train = data.load_dataset(dataset, "train", flatten=flatten)
+    test = data.load_dataset(dataset, "test", flatten=flatten)
+    out = Path(results or results_dir()) / dataset / name / rule
+    checkpoint = Path(runs or runs_dir()) / name / f"{rule}.npz"
+    return run(train, test, out, epochs=epochs, resume=resume and checkpoint.exists(), quiet=quiet,
+               dataset=dataset, data_checksum=data.data_checksum(dataset, "train"),
+               data_subset={"source": "full", "validation": None, "limit": None}, checkpoint=checkpoint, **settings)

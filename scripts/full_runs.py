@@ -5,15 +5,14 @@
 
 Logs go to data/results/<dataset>/<preset>/<rule>/ (small JSON/CSV, committed); checkpoints
 to runs/<preset>/<rule>.npz (large, not committed). A run that has a checkpoint is resumed,
-so the script can be stopped at any time and started again.
+so the script can be stopped at any time and started again. Each run is
+``microcircuit.training.run_preset``; for one run with other settings use
+``python -m microcircuit train``.
 """
 
 import argparse
-import subprocess
-import sys
-from pathlib import Path
 
-from microcircuit.training import preset
+from microcircuit.training import run_preset
 
 RULES = ["microcircuit", "bp", "scfa", "fa", "dfa", "microcircuit-spiking"]
 
@@ -23,20 +22,12 @@ def main():
     parser.add_argument("preset")
     parser.add_argument("--rules", nargs="+", default=RULES)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `train` options")
+    parser.add_argument("--progress", action="store_true", help="show tqdm progress bars")
     args = parser.parse_args()
-    dataset = preset(args.preset)["dataset"]
-    root = Path(__file__).resolve().parent.parent
     for rule in args.rules:
-        name, mode = (rule, []) if rule != "microcircuit-spiking" else ("microcircuit", ["--mode", "spiking", "--T-e", "16"])
-        out = root / "data" / "results" / dataset / args.preset / rule
-        ckpt = root / "runs" / args.preset / f"{rule}.npz"
-        cmd = [sys.executable, "-m", "microcircuit", "train", "--preset", args.preset, "--rule", name, *mode,
-               "--seed", str(args.seed), "--out", str(out), "--checkpoint", str(ckpt), *args.extra]
-        if ckpt.exists():
-            cmd.append("--resume")
-        print(" ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True, cwd=root)
+        log = run_preset(args.preset, rule, seed=args.seed, quiet=not args.progress)
+        last = log["epochs"][-1] if log.get("epochs") else {}
+        print(f"{args.preset} {rule}: epoch {last.get('epoch')}, test accuracy {last.get('test_accuracy')}", flush=True)
 
 
 if __name__ == "__main__":
