@@ -6,8 +6,9 @@ Every module gets its array namespace from here::
     xp = backend.xp()          # numpy or cupy
     W = backend.asarray(host_array)
 
-Random numbers are always drawn on the host with a seeded ``numpy.random.Generator``
-and then moved to the device, so the same seed gives the same network on both backends.
+Initial weights and data order are drawn on the host with a seeded
+``numpy.random.Generator`` and then moved to the device (``asarray``), so the same seed gives
+the same network on both backends; noise inside hot loops uses :func:`noise_generator`.
 
 Select the backend with the environment variable ``MICROCIRCUIT_BACKEND=cupy`` or
 ``microcircuit.set_backend("cupy")``; the dtype with ``MICROCIRCUIT_DTYPE=float64`` or
@@ -109,15 +110,6 @@ def to_numpy(a) -> np.ndarray:
     if hasattr(a, "get"):
         return a.get()
     return np.asarray(a)
-
-
-def rng(seed) -> np.random.Generator:
-    """A seeded host random generator; draw on the host, then ``asarray`` to the device."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and not (isinstance(seed, (int, np.integer)) and seed >= 0):
-        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
-    return np.random.default_rng(seed)
 
 
 def is_cupy_available() -> bool:

@@ -188,6 +188,8 @@ class Network:
             raise ValueError(f"augment must be an int >= 0 (pixels), got {c['augment']!r}")
         if len(c["layers"]) < 2:
             raise ValueError("layers needs the input size and at least one layer, e.g. [784, 800, 10]")
+        if not (isinstance(c["seed"], numbers.Integral) and c["seed"] >= 0):
+            raise ValueError(f"seed must be a non-negative int, got {c['seed']!r}")
 
     def _check_x(self, x):
         """Validate inputs at the boundary and move them to the backend as (N, *in_shape)."""

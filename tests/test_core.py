@@ -252,7 +252,7 @@ def test_bad_inputs_raise_clear_errors():
      (dict(lr_schedule="bogus"), "unknown lr_schedule"), (dict(warmup=-1), "warmup"),
      (dict(weight_decay=-1.0), "weight_decay"), (dict(momentum=5.0), "momentum"),
      (dict(rule="scfa", mode="spiking"), "options of rule='microcircuit'"),
-     (dict(rule="bp", feedback="random"), "options of rule='microcircuit'")],
+     (dict(rule="bp", feedback="random"), "options of rule='microcircuit'"), (dict(seed=-1), "seed")],
 )
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
