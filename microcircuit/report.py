@@ -343,8 +343,8 @@ def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None
 
     Rows: ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``, ``first_deg`` (after
     epoch 1), ``final_deg`` (after the last epoch) and ``mean_deg`` (over epochs), each a
-    list with one angle per plastic layer (the output layer's is 0 for every rule: all rules
-    share the output error). Missing runs, ``expected`` and ``datasets`` as in
+    list with one angle per plastic layer (the output layer's is 0 for every rate-mode rule:
+    all share the output error; the spiking microcircuit's is a noisy estimate). Missing runs, ``expected`` and ``datasets`` as in
     :func:`accuracy_table`.
     """
     res = _as_results(results)
@@ -640,7 +640,8 @@ def report_markdown(results=None) -> str:
         parts += ["## Test accuracy", "", accuracy_table(res).markdown(), "",
                   "## Alignment with backpropagation", "",
                   ("Angle between each rule's weight update and BP's on the same mini-batch, per plastic "
-                   "layer (input side first; the output layer is 0 for every rule)."), "",
+                   "layer (input side first; the output layer's is 0 for every rate-mode rule, since all use "
+                   "the output error exactly; in spiking mode it is a noisy estimate)."), "",
                   alignment_table(res).markdown(), ""]
     parts += ["## Speed and memory", ""]
     bench = bench_table(res)
