@@ -358,16 +358,20 @@ class Network:
             vs.append(backend.to_numpy(self.v_out))
         return np.concatenate(rates), np.concatenate(vs)
 
+    def _decide(self, rates, v):
+        """Most output spikes wins; ties are broken by the potential left at the end
+        (``0.5 * tanh(v)`` lies in (-0.5, 0.5), so it never outweighs one spike)."""
+        return np.argmax(np.rint(rates * self.T) + 0.5 * np.tanh(v), axis=1)
+
     def predict(self, x, batch_size: int = 1000):
         """Predicted class: most output spikes; ties broken by the potential left at the end."""
-        rates, v = self.scores(x, batch_size)
-        return np.argmax(np.rint(rates * self.T) + 0.5 * np.tanh(v), axis=1)
+        return self._decide(*self.scores(x, batch_size))
 
     def evaluate(self, x, y, batch_size: int = 1000) -> dict:
         """``{"accuracy": ..., "loss": ...}`` on ``(x, y)`` (loss: the global spiking error)."""
         rates, v = self.scores(x, batch_size)
         y = backend.to_numpy(self._check_y(y, rates.shape[0]))
-        pred = np.argmax(np.rint(rates * self.T) + 0.5 * np.tanh(v), axis=1)
+        pred = self._decide(rates, v)
         r = backend.asarray(rates)
         loss = float(self.loss.value(r, one_hot(backend.asarray(y), self.n_classes)))
         return {"accuracy": float((pred == y).mean()), "loss": loss}
