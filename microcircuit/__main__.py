@@ -36,6 +36,16 @@ def _setup_backend(args):
         backend.set_dtype(args.dtype)
 
 
+def _flag(text: str) -> bool:
+    """A yes/no command-line value."""
+    value = text.strip().lower()
+    if value in ("yes", "true", "1", "on"):
+        return True
+    if value in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
 NETWORK_OPTIONS = {
     # option: (type, help)  -- passed to Network when given
     "rule": (str, "bp | fa | dfa | scfa | microcircuit"),
@@ -58,6 +68,7 @@ NETWORK_OPTIONS = {
     "width": (float, "surrogate width"),
     "weight_scale": (float, "initial weight scale"),
     "augment": (int, "random shifts of up to this many pixels"),
+    "flip": (_flag, "mirror training images left-right at random: yes | no"),
 }
 
 

@@ -70,8 +70,12 @@ class ErrorCells:
 
 
 def apical_feedback(cells: ErrorCells, layer, K):
-    """Apical potential of the layer below: ``a = B E+ - B E-`` with ``B = K^T``."""
-    return layer.backward(cells.pos, K) - layer.backward(cells.neg, K)
+    """Apical potential of the layer below: ``a = B E+ - B E-`` with ``B = K^T``.
+
+    The feedback synapses are linear, so ``B E+ - B E- = B (E+ - E-)``: one pass through
+    the feedback wiring carries both populations (half the work of two for conv layers).
+    """
+    return layer.backward(cells.signed, K)
 
 
 def hebbian_update(cells: ErrorCells, layer):

@@ -94,6 +94,7 @@ class Network:
     tau_m, theta, surrogate, width : LIF soma and surrogate gain (:mod:`microcircuit.neurons`).
     weight_scale : initial weights are normal with std ``weight_scale / sqrt(fan_in)``.
     augment : random shifts of up to ``augment`` pixels of image inputs during training.
+    flip : mirror each training image left-right with probability 1/2 (natural images).
     seed : seeds initial weights, feedback weights, data order and all spike noise.
     progress : show a tqdm bar over mini-batches in ``fit``.
     """
@@ -124,6 +125,7 @@ class Network:
         width: float = 1.0,
         weight_scale: float = 1.0,
         augment: int = 0,
+        flip: bool = False,
         seed: int = 0,
         progress: bool = False,
     ):
@@ -133,7 +135,7 @@ class Network:
             output_scale=output_scale, encoding=encoding, optimizer=optimizer, lr=lr,
             momentum=momentum, weight_decay=weight_decay, lr_schedule=lr_schedule, warmup=warmup,
             epochs=epochs, batch_size=batch_size, tau_m=tau_m, theta=theta, surrogate=surrogate,
-            width=width, weight_scale=weight_scale, augment=augment, seed=seed,
+            width=width, weight_scale=weight_scale, augment=augment, flip=flip, seed=seed,
         )
         self._validate()
         self.progress = progress
@@ -186,6 +188,8 @@ class Network:
             )
         if not (isinstance(c["augment"], numbers.Integral) and c["augment"] >= 0):
             raise ValueError(f"augment must be an int >= 0 (pixels), got {c['augment']!r}")
+        if not isinstance(c["flip"], (bool, np.bool_)):
+            raise ValueError(f"flip must be True or False, got {c['flip']!r}")
         if len(c["layers"]) < 2:
             raise ValueError("layers needs the input size and at least one layer, e.g. [784, 800, 10]")
         if not (isinstance(c["seed"], numbers.Integral) and c["seed"] >= 0):
@@ -284,14 +288,20 @@ class Network:
         """Shift the images of a mini-batch by up to ``augment`` pixels (zero fill).
 
         One random shift ``(dy, dx)`` per mini-batch, the same for all its images (cheap;
-        each image still sees a new shift every epoch). Flat inputs are read as square images.
+        each image still sees a new shift every epoch). With ``flip``, each image is first
+        mirrored left-right with probability 1/2. Flat inputs are read as square images.
         """
-        k = self.config["augment"]
-        if not k:
+        k, flip = self.config["augment"], self.config.get("flip", False)
+        if not (k or flip):
             return xb
         xp = backend.xp()
         shape = xb.shape
         img = xb.reshape(shape[0], -1, *self._image_hw())
+        if flip:
+            mirror = backend.asarray(self._train_rng.random(shape[0]) < 0.5, dtype=bool).reshape(-1, 1, 1, 1)
+            img = xp.where(mirror, img[:, :, :, ::-1], img)
+        if not k:
+            return img.reshape(shape)
         dy, dx = (int(v) for v in self._train_rng.integers(-k, k + 1, size=2))
         img = xp.roll(img, (dy, dx), axis=(2, 3))
         if dy > 0:
