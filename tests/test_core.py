@@ -252,11 +252,52 @@ def test_bad_inputs_raise_clear_errors():
      (dict(lr_schedule="bogus"), "unknown lr_schedule"), (dict(warmup=-1), "warmup"),
      (dict(weight_decay=-1.0), "weight_decay"), (dict(momentum=5.0), "momentum"),
      (dict(rule="scfa", mode="spiking"), "options of rule='microcircuit'"),
-     (dict(rule="bp", feedback="random"), "options of rule='microcircuit'"), (dict(seed=-1), "seed")],
+     (dict(rule="bp", feedback="random"), "options of rule='microcircuit'"), (dict(seed=-1), "seed"),
+     (dict(flip="yes"), "flip must be"), (dict(augment=1.5), "augment must be")],
 )
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Network([16, 8, 4], **kwargs)
+
+
+def _shift(img, dy, dx):
+    """``img`` (C, H, W) moved down ``dy`` and right ``dx`` pixels, zero fill: written by hand."""
+    C, H, W = img.shape
+    out = np.zeros_like(img)
+    for y in range(H):
+        for x in range(W):
+            if 0 <= y - dy < H and 0 <= x - dx < W:
+                out[:, y, x] = img[:, y - dy, x - dx]
+    return out
+
+
+def test_augment_shifts_each_batch_within_range():
+    """Every image of a batch is its own shift by one (dy, dx) with |dy|, |dx| <= augment."""
+    net = Network([(2, 6, 6), Conv(3, 3, 1, 1), 4], augment=2, seed=3)
+    x = np.random.default_rng(0).random((5, 2, 6, 6)).astype(np.float32)
+    seen = set()
+    for _ in range(30):
+        out = net._augment(x.copy())
+        fits = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                if all(np.array_equal(out[i], _shift(x[i], dy, dx)) for i in range(5))]
+        assert len(fits) == 1
+        seen.add(fits[0])
+    assert len(seen) > 5  # the shift is drawn anew for each batch
+
+
+def test_flip_mirrors_about_half_the_images():
+    """With ``flip``, each image is itself or its left-right mirror, about half of them mirrored."""
+    net = Network([64, 32, 4], flip=True, seed=0)  # flat inputs are read as 8 x 8 images
+    x = np.random.default_rng(1).random((400, 64)).astype(np.float32)
+    out = net._augment(x.copy()).reshape(400, 8, 8)
+    img = x.reshape(400, 8, 8)
+    same = np.array([np.array_equal(o, i) for o, i in zip(out, img)])
+    mirrored = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, img)])
+    assert np.all(same ^ mirrored)
+    assert 160 < mirrored.sum() < 240  # Binomial(400, 1/2): mean 200, sd 10
+    assert net._augment(x) is not x
+    plain = Network([64, 32, 4], seed=0)
+    assert plain._augment(x) is x  # no augmentation: the batch passes untouched
 
 
 def test_diverging_learning_rate_stops():
