@@ -47,8 +47,10 @@ PRESETS = {
     # 0.025, 0.001, 0, 0 on sample images) and bp drove conv3 into saturation and the dense
     # layer silent: its test accuracy collapsed (38.7 -> 30.2 % by epoch 3 at lr 1e-3, and
     # 51.3 -> 29.6 % by epoch 6 at lr 5e-4) while the microcircuit kept learning. With
-    # weight_scale=2 every layer starts active and bp stays stable even at lr 3e-3 (10k-image
-    # probes, 3 epochs). Plus a short warm-up and left-right flips.
+    # weight_scale=2 every layer starts active and bp stays stable even at lr 3e-3: validation
+    # accuracy after 3 epochs 40.8 % vs 24.0 % with weight_scale=1 (`python scripts/
+    # probe_preset.py cifar10-conv-cpu --rule bp --set lr=3e-3 lr_schedule=constant
+    # warmup=0.1 weight_scale=2`, or =1). Plus a short warm-up and left-right flips.
     "cifar10-conv-cpu": dict(
         _CONV, dataset="cifar10", epochs=30, weight_scale=2.0, warmup=0.05, flip=True,
         layers=[[3, 32, 32], {"type": "Conv", "channels": 32, "kernel": 3, "stride": 1, "padding": 1},

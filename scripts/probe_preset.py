@@ -1,0 +1,77 @@
+"""Short probe runs of a preset: is every layer active, and does the rule keep it so?
+
+    python scripts/probe_preset.py cifar10-conv-cpu --rule bp --set lr=3e-3 lr_schedule=constant warmup=0.1
+    python scripts/probe_preset.py cifar10-conv-cpu --rule bp --set weight_scale=2 lr=3e-3 lr_schedule=constant warmup=0.1
+
+Trains on the first ``--train`` images of the training set for ``--epochs`` epochs and
+after each prints the validation accuracy on the last ``--val`` training images (never the
+test set), and per plastic layer, input side first, over the first 1,000 validation images:
+the mean rate, the fraction of cells silent on every one of them, and the mean surrogate gain. A layer whose gain falls
+towards 0 has saturated or fallen silent; no error reaches it any more. This is how the
+CIFAR-10 presets' ``weight_scale`` was chosen (see the comment in ``training.PRESETS``).
+"""
+
+import argparse
+import ast
+import time
+
+from microcircuit import Network, data, training
+
+
+def _value(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def layer_stats(net):
+    """Mean rate, fraction of always-silent cells and mean surrogate gain per plastic layer."""
+    rates, silent, gains = [], [], []
+    for layer in net.plastic_layers:
+        r = layer.r.reshape(layer.r.shape[0], -1)
+        rates.append(float(r.mean()))
+        silent.append(float((r.max(axis=0) == 0).mean()))
+        gains.append(float(layer.g.mean()))
+    return rates, silent, gains
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("preset")
+    parser.add_argument("--rule", default="microcircuit")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Network settings")
+    parser.add_argument("--train", type=int, default=10000)
+    parser.add_argument("--val", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    settings = training.preset(args.preset)
+    dataset = settings.pop("dataset")
+    settings.pop("epochs")
+    settings.update(rule=args.rule, seed=args.seed)
+    for item in args.set:
+        key, _, text = item.partition("=")
+        settings[key] = _value(text)
+    flatten = all(isinstance(v, int) for v in settings["layers"])
+    x, y = data.load_dataset(dataset, "train", flatten=flatten)
+    if args.train + args.val > x.shape[0]:
+        raise SystemExit(f"--train + --val must be at most {x.shape[0]}")
+    xv, yv = x[-args.val:], y[-args.val:]
+    x, y = x[: args.train], y[: args.train]
+    net = Network(epochs=args.epochs, **settings)
+    start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        loss = net.partial_fit(x, y)
+        acc = net.evaluate(xv, yv)["accuracy"]
+        net.predict(xv[:1000])  # one batch: the layers now hold its rates and gains
+        rates, silent, gains = layer_stats(net)
+        fmt = lambda v: " ".join(f"{a:.3f}" for a in v)  # noqa: E731
+        print(f"epoch {epoch}: train loss {loss:.3f}, validation accuracy {100 * acc:.1f} %, "
+              f"{time.perf_counter() - start:.0f} s\n  rate {fmt(rates)}\n  silent {fmt(silent)}\n  gain {fmt(gains)}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
