@@ -1,14 +1,15 @@
 """Short probe runs of a preset: is every layer active, and does the rule keep it so?
 
-    python scripts/probe_preset.py cifar10-conv-cpu --rule bp --set lr=3e-3 lr_schedule=constant warmup=0.1
-    python scripts/probe_preset.py cifar10-conv-cpu --rule bp --set weight_scale=2 lr=3e-3 lr_schedule=constant warmup=0.1
+    python scripts/probe_preset.py cifar10-conv-cpu --rule microcircuit
+    python scripts/probe_preset.py cifar10-conv-cpu --rule bp --set weight_scale=1 lr=3e-3 lr_schedule=constant warmup=0.1
 
 Trains on the first ``--train`` images of the training set for ``--epochs`` epochs and
 after each prints the validation accuracy on the last ``--val`` training images (never the
 test set), and per plastic layer, input side first, over the first 1,000 validation images:
-the mean rate, the fraction of cells silent on every one of them, and the mean surrogate gain. A layer whose gain falls
-towards 0 has saturated or fallen silent; no error reaches it any more. This is how the
-CIFAR-10 presets' ``weight_scale`` was chosen (see the comment in ``training.PRESETS``).
+the mean rate, the fraction of cells silent on every one of them, and the mean surrogate
+gain. A layer whose gain falls towards 0 has saturated or fallen silent; no error reaches
+it any more. This is how the CIFAR-10 presets' ``weight_scale`` was chosen (see the
+comment in ``training.PRESETS``).
 """
 
 import argparse
