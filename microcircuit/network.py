@@ -291,7 +291,7 @@ class Network:
         each image still sees a new shift every epoch). With ``flip``, each image is first
         mirrored left-right with probability 1/2. Flat inputs are read as square images.
         """
-        k, flip = self.config["augment"], self.config.get("flip", False)
+        k, flip = self.config["augment"], self.config["flip"]
         if not (k or flip):
             return xb
         xp = backend.xp()

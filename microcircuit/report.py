@@ -344,8 +344,8 @@ def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None
     Rows: ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``, ``first_deg`` (after
     epoch 1), ``final_deg`` (after the last epoch) and ``mean_deg`` (over epochs), each a
     list with one angle per plastic layer (the output layer's is 0 for every rate-mode rule:
-    all share the output error; the spiking microcircuit's is a noisy estimate). Missing runs, ``expected`` and ``datasets`` as in
-    :func:`accuracy_table`.
+    all share the output error; the spiking microcircuit's is a noisy estimate). Missing
+    runs, ``expected`` and ``datasets`` as in :func:`accuracy_table`.
     """
     res = _as_results(results)
 

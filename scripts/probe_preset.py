@@ -5,11 +5,11 @@
 
 Trains on the first ``--train`` images of the training set for ``--epochs`` epochs and
 after each prints the validation accuracy on the last ``--val`` training images (never the
-test set), and per plastic layer, input side first, over the first 1,000 validation images:
-the mean rate, the fraction of cells silent on every one of them, and the mean surrogate
-gain. A layer whose gain falls towards 0 has saturated or fallen silent; no error reaches
-it any more. This is how the CIFAR-10 presets' ``weight_scale`` was chosen (see the
-comment in ``training.PRESETS``).
+test set), and per plastic layer, input side first, over the last evaluation batch (up to
+1,000 validation images): the mean rate, the fraction of cells silent on every one of them,
+and the mean surrogate gain. A layer whose gain falls towards 0 has saturated or fallen
+silent; no error reaches it any more. This is how the CIFAR-10 presets' ``weight_scale``
+was chosen (see the comment in ``training.PRESETS``).
 """
 
 import argparse
@@ -65,8 +65,7 @@ def main():
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         loss = net.partial_fit(x, y)
-        acc = net.evaluate(xv, yv)["accuracy"]
-        net.predict(xv[:1000])  # one batch: the layers now hold its rates and gains
+        acc = net.evaluate(xv, yv)["accuracy"]  # the layers keep the last batch's rates and gains
         rates, silent, gains = layer_stats(net)
         fmt = lambda v: " ".join(f"{a:.3f}" for a in v)  # noqa: E731
         print(f"epoch {epoch}: train loss {loss:.3f}, validation accuracy {100 * acc:.1f} %, "
