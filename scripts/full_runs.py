@@ -12,15 +12,17 @@ so the script can be stopped at any time and started again. Each run is
 
 import argparse
 
-from microcircuit.training import run_preset
+from microcircuit.training import PRESET_RULES, run_preset
 
+# the order the runs go in: the microcircuit and its BP baseline first
 RULES = ["microcircuit", "bp", "scfa", "fa", "dfa", "microcircuit-spiking"]
+assert sorted(RULES) == sorted(PRESET_RULES)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset")
-    parser.add_argument("--rules", nargs="+", default=RULES)
+    parser.add_argument("--rules", nargs="+", default=RULES, choices=RULES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true", help="show tqdm progress bars")
     args = parser.parse_args()

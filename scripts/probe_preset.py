@@ -48,7 +48,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    settings = training.preset(args.preset)
+    settings = training.preset(args.preset, args.rule)
     dataset = settings.pop("dataset")
     settings.pop("epochs")
     settings.update(rule=args.rule, seed=args.seed)
