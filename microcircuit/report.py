@@ -244,7 +244,27 @@ def _missing_row(dataset, preset, rule):
     return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
             "planned_epochs": None, "final_accuracy": None, "best_accuracy": None, "best_epoch": None,
             "final_error_pct": None, "final_loss": None, "wall_seconds": None, "backend": None,
-            "path": None}
+            "own_settings": None, "path": None}
+
+
+def own_settings(run: dict) -> dict | None:
+    """The settings in which a run differs from its preset's shared ones (e.g. bp's own lr
+    on CIFAR-10, from the preset's ``rule_settings``), as ``{key: run's value}``; ``None``
+    when it differs in none, or its preset is not in ``training.PRESETS``. Only settings
+    the run's config records are compared; planned ``epochs`` has its own column."""
+    from .training import PRESETS
+
+    if run["preset"] not in PRESETS:
+        return None
+    shared = {k: v for k, v in json.loads(json.dumps(PRESETS[run["preset"]])).items()
+              if k not in ("dataset", "rule_settings", "epochs")}
+    config = run["config"]
+    own = {k: config[k] for k, v in shared.items() if k in config and config[k] != v}
+    return own or None
+
+
+def _settings(own: dict) -> str:
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in own.items())
 
 
 def accuracy_row(run: dict) -> dict:
@@ -263,6 +283,7 @@ def accuracy_row(run: dict) -> dict:
         "final_loss": last.get("test_loss") if last else None,
         "wall_seconds": run.get("wall_seconds"),
         "backend": run["provenance"].get("backend"),
+        "own_settings": own_settings(run),
         "path": run["path"],
     }
 
@@ -292,7 +313,7 @@ def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None)
     ``planned_epochs``, ``final_accuracy``, ``best_accuracy`` (fractions), ``best_epoch``,
     ``final_error_pct`` (test error, %), ``gap_to_bp_pct`` (test error minus BP's in the same
     dataset and preset, percentage points; only when both runs are ``done``), ``final_loss``, ``wall_seconds``, ``backend``,
-    ``path``; ordered by
+    ``own_settings`` (:func:`own_settings`), ``path``; ordered by
     dataset (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA,
     microcircuit).
     """
@@ -317,6 +338,7 @@ def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None)
         ("gap_to_bp_pct", "error − BP's (pp)", lambda v: f"{v:+.2f}"),
         ("wall_seconds", "training time", _duration),
         ("status", "status", str),
+        ("own_settings", "own settings", _settings),
     ]
     return Table(rows, columns, title="Test accuracy")
 
@@ -637,7 +659,10 @@ def report_markdown(results=None) -> str:
     if not res.runs:
         parts += ["No training runs found.", "", "```", missing_message(res), "```", ""]
     else:
-        parts += ["## Test accuracy", "", accuracy_table(res).markdown(), "",
+        parts += ["## Test accuracy", "",
+                  ("All rules of a preset share its seed, data and settings; *own settings* names any in "
+                   "which a run differs (from the preset's `rule_settings` in `microcircuit/training.py`)."), "",
+                  accuracy_table(res).markdown(), "",
                   "## Alignment with backpropagation", "",
                   ("Angle between each rule's weight update and BP's on the same mini-batch, per plastic "
                    "layer (input side first; the output layer's is 0 for every rate-mode rule, since all use "

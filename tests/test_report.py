@@ -116,10 +116,29 @@ def test_markdown_and_html_rendering(results_root):
     md = table.markdown()
     lines = md.splitlines()
     assert lines[0].startswith("| dataset | preset | rule | epochs | final test acc. (%)")
-    assert "| MNIST | mnist-mlp | BP | 3 | 98.00 | 98.00 | 3 | +0.00 | 30 s | done |" in lines
-    assert "| MNIST | mnist-mlp | microcircuit | 3 | 94.00 | 95.00 | 2 | +4.00 | 30 s | done |" in lines
+    assert "| MNIST | mnist-mlp | BP | 3 | 98.00 | 98.00 | 3 | +0.00 | 30 s | done | \u2014 |" in lines
+    assert "| MNIST | mnist-mlp | microcircuit | 3 | 94.00 | 95.00 | 2 | +4.00 | 30 s | done | \u2014 |" in lines
     html = table._repr_html_()
     assert html.startswith("<table>") and "<td>SC-FA</td>" in html and "<td>98.00</td>" in html
+
+
+def test_own_settings_name_where_a_run_left_its_presets_shared_settings(tmp_path, monkeypatch):
+    from microcircuit import training
+
+    monkeypatch.setitem(training.PRESETS, "toy", dict(dataset="mnist", layers=[4, 2], lr=1e-3, T=8, epochs=5,
+                                                      rule_settings={"bp": {"lr": 3e-4}}))
+    root = tmp_path / "results"
+    for rule, lr in (("bp", 3e-4), ("scfa", 1e-3)):
+        folder = write_run(root, "mnist", "toy", rule, [0.5, 0.6])
+        log = json.loads((folder / "log.json").read_text())
+        log["config"].update(lr=lr, T=8)  # the planned epochs (2, not 5) have their own column
+        (folder / "log.json").write_text(json.dumps(log))
+    write_run(root, "mnist", "not-a-preset", "bp", [0.5])
+    rows = {(r["preset"], r["rule"]): r for r in report.accuracy_table(root)}
+    assert rows[("toy", "bp")]["own_settings"] == {"lr": 3e-4}
+    assert rows[("toy", "scfa")]["own_settings"] is None and rows[("not-a-preset", "bp")]["own_settings"] is None
+    line = next(x for x in report.accuracy_table(root).markdown().splitlines() if "| toy | BP |" in x)
+    assert line.endswith("| done | lr 0.0003 |")
 
 
 def test_alignment_table(results_root):
