@@ -252,6 +252,19 @@ def run(
     return log
 
 
+def run_settings(name: str, rule: str, *, seed: int = 0) -> tuple[str, int, dict]:
+    """``(dataset, epochs, settings)`` of one rule on a preset: ``settings`` are the
+    ``Network`` keyword arguments, with the rule's own from the preset's ``rule_settings``;
+    ``"microcircuit-spiking"`` is the microcircuit in spiking mode with ``T_e=16``."""
+    settings = preset(name, rule)
+    dataset, epochs = settings.pop("dataset"), settings.pop("epochs")
+    spiking = rule == "microcircuit-spiking"
+    settings.update(rule="microcircuit" if spiking else rule, seed=seed)
+    if spiking:
+        settings.update(mode="spiking", T_e=16)
+    return dataset, epochs, settings
+
+
 def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resume: bool = True,
                results=None, runs=None) -> dict:
     """Run (or resume) one rule on a preset, on the full dataset, where the book looks for it.
@@ -265,12 +278,7 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     """
     from . import data
 
-    settings = preset(name, rule)
-    dataset, epochs = settings.pop("dataset"), settings.pop("epochs")
-    spiking = rule == "microcircuit-spiking"
-    settings.update(rule="microcircuit" if spiking else rule, seed=seed)
-    if spiking:
-        settings.update(mode="spiking", T_e=16)
+    dataset, epochs, settings = run_settings(name, rule, seed=seed)
     flatten = all(isinstance(v, int) for v in settings["layers"])
     train = data.load_dataset(dataset, "train", flatten=flatten)
     test = data.load_dataset(dataset, "test", flatten=flatten)

@@ -40,7 +40,7 @@ def layer_stats(net):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset")
-    parser.add_argument("--rule", default="microcircuit")
+    parser.add_argument("--rule", default="microcircuit", choices=training.PRESET_RULES)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Network settings")
     parser.add_argument("--train", type=int, default=10000)
     parser.add_argument("--val", type=int, default=2000)
@@ -48,10 +48,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    settings = training.preset(args.preset, args.rule)
-    dataset = settings.pop("dataset")
-    settings.pop("epochs")
-    settings.update(rule=args.rule, seed=args.seed)
+    dataset, _, settings = training.run_settings(args.preset, args.rule, seed=args.seed)
     for item in args.set:
         key, _, text = item.partition("=")
         settings[key] = _value(text)
