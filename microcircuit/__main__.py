@@ -78,7 +78,7 @@ def cmd_train(args) -> int:
     _setup_backend(args)
     if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"
-    settings = training.preset(args.preset, args.rule) if args.preset else {}  # with the rule's own settings
+    settings = training.preset(args.preset) if args.preset else {}
     for key in NETWORK_OPTIONS:
         value = getattr(args, key)
         if value is not None:

@@ -248,16 +248,16 @@ def _missing_row(dataset, preset, rule):
 
 
 def own_settings(run: dict) -> dict | None:
-    """The settings in which a run differs from its preset's shared ones (e.g. bp's own lr
-    on CIFAR-10, from the preset's ``rule_settings``), as ``{key: run's value}``; ``None``
-    when it differs in none, or its preset is not in ``training.PRESETS``. Only settings
-    the run's config records are compared; planned ``epochs`` has its own column."""
+    """The settings in which a run differs from its preset in ``training.PRESETS`` (say, a
+    run made before the preset changed, or by hand with other options), as ``{key: run's
+    value}``; ``None`` when it differs in none, or its preset is unknown. Only settings the
+    run's config records are compared; planned ``epochs`` has its own column."""
     from .training import PRESETS
 
     if run["preset"] not in PRESETS:
         return None
     shared = {k: v for k, v in json.loads(json.dumps(PRESETS[run["preset"]])).items()
-              if k not in ("dataset", "rule_settings", "epochs")}
+              if k not in ("dataset", "epochs")}
     config = run["config"]
     own = {k: config[k] for k, v in shared.items() if k in config and config[k] != v}
     return own or None
@@ -661,7 +661,7 @@ def report_markdown(results=None) -> str:
     else:
         parts += ["## Test accuracy", "",
                   ("All rules of a preset share its seed, data and settings; *own settings* names any in "
-                   "which a run differs (from the preset's `rule_settings` in `microcircuit/training.py`)."), "",
+                   "which a run differs from its preset in `microcircuit/training.py` (none should)."), "",
                   accuracy_table(res).markdown(), "",
                   "## Alignment with backpropagation", "",
                   ("Angle between each rule's weight update and BP's on the same mini-batch, per plastic "

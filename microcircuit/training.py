@@ -81,8 +81,8 @@ PRESETS = {
     ),
 }
 """Named settings for the command line (``--preset``): the dataset plus ``Network`` keyword
-arguments. Layers are JSON-friendly: an input shape list, dicts for ``Conv``/``Pool``, ints.
-``rule_settings`` (optional) maps a rule to the settings it changes, e.g. its own lr."""
+arguments, the same for every rule. Layers are JSON-friendly: an input shape list, dicts for
+``Conv``/``Pool``, ints."""
 
 PRESET_RULES = ("bp", "fa", "dfa", "scfa", "microcircuit", "microcircuit-spiking")
 """The rules a preset runs (``run_preset``): the five of ``Network`` and the spiking microcircuit."""
@@ -100,19 +100,11 @@ def runs_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
 
 
-def preset(name: str, rule: str | None = None) -> dict:
-    """A copy of the preset ``name`` (dataset plus ``Network`` keyword arguments).
-
-    With ``rule``, that rule's entry in the preset's ``rule_settings`` is applied on top
-    (e.g. ``preset("cifar10-conv-cpu", "bp")["lr"]`` is bp's own lr); without, the shared
-    settings. The result never holds ``rule_settings`` itself.
-    """
+def preset(name: str) -> dict:
+    """A copy of the preset ``name`` (dataset plus ``Network`` keyword arguments)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
-    if rule is not None and rule not in PRESET_RULES:
-        raise ValueError(f"unknown rule {rule!r}: choose one of {PRESET_RULES}")
     out = json.loads(json.dumps(PRESETS[name]))
-    out.update(out.pop("rule_settings", {}).get(rule, {}))
     out["layers"] = [spec_from_dict(s) if isinstance(s, dict) else (tuple(s) if isinstance(s, list) else s)
                      for s in out["layers"]]
     return out
@@ -255,9 +247,11 @@ def run(
 
 def run_settings(name: str, rule: str, *, seed: int = 0) -> tuple[str, int, dict]:
     """``(dataset, epochs, settings)`` of one rule on a preset: ``settings`` are the
-    ``Network`` keyword arguments, with the rule's own from the preset's ``rule_settings``;
-    ``"microcircuit-spiking"`` is the microcircuit in spiking mode with ``T_e=16``."""
-    settings = preset(name, rule)
+    ``Network`` keyword arguments; ``"microcircuit-spiking"`` is the microcircuit in spiking
+    mode with ``T_e=16``."""
+    if rule not in PRESET_RULES:
+        raise ValueError(f"unknown rule {rule!r}: choose one of {PRESET_RULES}")
+    settings = preset(name)
     dataset, epochs = settings.pop("dataset"), settings.pop("epochs")
     spiking = rule == "microcircuit-spiking"
     settings.update(rule="microcircuit" if spiking else rule, seed=seed)
@@ -271,8 +265,7 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     """Run (or resume) one rule on a preset, on the full dataset, where the book looks for it.
 
     ``rule`` is one of the rules or ``"microcircuit-spiking"`` (the microcircuit in spiking
-    mode, ``T_e=16``), trained with the preset's settings for that rule (:func:`preset`).
-    The log goes to ``results/<dataset>/<name>/<rule>/`` (default
+    mode, ``T_e=16``). The log goes to ``results/<dataset>/<name>/<rule>/`` (default
     :func:`results_dir`), the checkpoint to ``runs/<name>/<rule>.npz`` (default
     :func:`runs_dir`). This is what ``scripts/full_runs.py`` and the ``full`` tier of the
     chapters call.

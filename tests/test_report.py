@@ -122,11 +122,10 @@ def test_markdown_and_html_rendering(results_root):
     assert html.startswith("<table>") and "<td>SC-FA</td>" in html and "<td>98.00</td>" in html
 
 
-def test_own_settings_name_where_a_run_left_its_presets_shared_settings(tmp_path, monkeypatch):
+def test_own_settings_name_where_a_run_differs_from_its_preset(tmp_path, monkeypatch):
     from microcircuit import training
 
-    monkeypatch.setitem(training.PRESETS, "toy", dict(dataset="mnist", layers=[4, 2], lr=1e-3, T=8, epochs=5,
-                                                      rule_settings={"bp": {"lr": 3e-4}}))
+    monkeypatch.setitem(training.PRESETS, "toy", dict(dataset="mnist", layers=[4, 2], lr=1e-3, T=8, epochs=5))
     root = tmp_path / "results"
     for rule, lr in (("bp", 3e-4), ("scfa", 1e-3)):
         folder = write_run(root, "mnist", "toy", rule, [0.5, 0.6])

@@ -154,22 +154,14 @@ def test_run_preset_writes_where_the_book_looks(tmp_path, monkeypatch):
     assert again["epochs"] == log["epochs"]  # finished: resumed, nothing retrained
 
 
-def test_preset_rule_settings_apply_to_their_rule_only(tmp_path, monkeypatch):
-    x, y = _toy(32)
-    monkeypatch.setitem(training.PRESETS, "toy-mlp", dict(dataset="mnist", layers=[16, 12, 4], T=4, epochs=1,
-                                                          lr=1e-3, rule_settings={"bp": {"lr": 2e-4, "T": 2}}))
-    assert training.preset("toy-mlp", "bp")["lr"] == 2e-4 and training.preset("toy-mlp", "bp")["T"] == 2
-    for rule in (None, "microcircuit", "microcircuit-spiking"):
-        settings = training.preset("toy-mlp", rule)
-        assert settings["lr"] == 1e-3 and settings["T"] == 4 and "rule_settings" not in settings
-    assert training.PRESETS["toy-mlp"]["rule_settings"] == {"bp": {"lr": 2e-4, "T": 2}}  # not consumed
+def test_run_settings_name_the_rule_and_its_mode():
+    dataset, epochs, settings = training.run_settings("mnist-mlp", "microcircuit-spiking", seed=3)
+    assert (dataset, epochs) == ("mnist", training.PRESETS["mnist-mlp"]["epochs"])
+    assert (settings["rule"], settings["mode"], settings["T_e"], settings["seed"]) == ("microcircuit", "spiking", 16, 3)
+    assert "dataset" not in settings and "epochs" not in settings
+    assert training.run_settings("mnist-mlp", "fa")[2]["rule"] == "fa"
     with pytest.raises(ValueError, match="unknown rule 'hebb'"):
-        training.preset("toy-mlp", "hebb")
-    monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True: (x, y))
-    logs = {rule: training.run_preset("toy-mlp", rule, results=tmp_path / "res", runs=tmp_path / "runs")
-            for rule in ("bp", "scfa")}
-    assert (logs["bp"]["config"]["lr"], logs["bp"]["config"]["T"]) == (2e-4, 2)
-    assert (logs["scfa"]["config"]["lr"], logs["scfa"]["config"]["T"]) == (1e-3, 4)
+        training.run_settings("mnist-mlp", "hebb")
 
 
 @pytest.mark.parametrize("name", sorted(training.PRESETS))
