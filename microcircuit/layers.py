@@ -170,48 +170,53 @@ class ConvPyramidalLayer(PyramidalLayer):
         self.b = backend.xp().zeros((spec.channels, 1, 1), dtype=backend.dtype())
 
     def _im2col(self, x):
-        """Patches of ``x`` (B, C, H, W) as columns (B, C*k*k, OH*OW), in NCHW order throughout."""
+        """Patches of ``x`` (B, C, H, W) as one matrix (C*k*k, B*OH*OW): a column per output
+        position of every image, so that a convolution of the whole batch is one matrix product."""
         xp = backend.xp()
         B, C = x.shape[:2]
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
         xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-        cols = xp.empty((B, C, k, k, OH, OW), dtype=x.dtype)
+        xpad = xpad.transpose(1, 0, 2, 3)  # (C, B, H + 2p, W + 2p), a view
+        cols = xp.empty((C, k, k, B, OH, OW), dtype=x.dtype)
         for i in range(k):
             for j in range(k):
-                cols[:, :, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
-        return cols.reshape(B, C * k * k, OH * OW)
+                cols[:, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
+        return cols.reshape(C * k * k, B * OH * OW)
 
     def _col2im(self, cols):
-        """Adjoint of :meth:`_im2col`: sum columns (B, C*k*k, OH*OW) back into (B, C, H, W)."""
+        """Adjoint of :meth:`_im2col`: sum columns (C*k*k, B*OH*OW) back into (B, C, H, W)."""
         xp = backend.xp()
         C, H, W = self.in_shape
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
-        batch = cols.shape[0]
-        cols = cols.reshape(batch, C, k, k, OH, OW)
-        out = xp.zeros((batch, C, H + 2 * p, W + 2 * p), dtype=cols.dtype)
+        batch = cols.shape[1] // (OH * OW)
+        cols = cols.reshape(C, k, k, batch, OH, OW)
+        out = xp.zeros((C, batch, H + 2 * p, W + 2 * p), dtype=cols.dtype)
         for i in range(k):
             for j in range(k):
-                out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, :, i, j]
-        return out[:, :, p : p + H, p : p + W] if p else out
+                out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, i, j]
+        return xp.ascontiguousarray(out[:, :, p : p + H, p : p + W].transpose(1, 0, 2, 3))
+
+    def _channels_first(self, a):
+        """(B, C, ...) to (C, B * ...): the layout of :meth:`_im2col`'s columns."""
+        return a.reshape(a.shape[0], a.shape[1], -1).transpose(1, 0, 2).reshape(a.shape[1], -1)
 
     def basal(self, x):
         """Basal current: the convolution ``W * x + b``, shape (B, C_out, OH, OW)."""
+        xp = backend.xp()
         W2 = self.W.reshape(self.W.shape[0], -1)
-        out = W2 @ self._im2col(x)  # (C_out, C*k*k) @ (B, C*k*k, OH*OW), batched over B
-        return out.reshape(x.shape[0], *self.out_shape) + self.b
+        out = W2 @ self._im2col(x)  # (C_out, C*k*k) @ (C*k*k, B*OH*OW)
+        out = out.reshape(self.out_shape[0], x.shape[0], self.OH, self.OW).transpose(1, 0, 2, 3)
+        return xp.ascontiguousarray(out + self.b)
 
     def backward(self, e, K):
         """Transposed convolution of errors ``e`` (B, C_out, OH, OW) with kernel ``K``."""
         K2 = K.reshape(K.shape[0], -1)
-        cols = K2.T @ e.reshape(e.shape[0], e.shape[1], -1)  # (C*k*k, C_out) @ (B, C_out, OH*OW)
-        return self._col2im(cols)
+        return self._col2im(K2.T @ self._channels_first(e))  # (C*k*k, C_out) @ (C_out, B*OH*OW)
 
     def hebbian(self, post, pre):
         """Kernel-shared Hebbian product: ``sum_positions post * patch(pre) / batch``."""
-        xp = backend.xp()
         batch = post.shape[0]
-        post3 = (post / batch).reshape(batch, post.shape[1], -1)  # (B, C_out, OH*OW)
-        dW = xp.tensordot(post3, self._im2col(pre), axes=([0, 2], [0, 2]))  # (C_out, C*k*k)
+        dW = self._channels_first(post / batch) @ self._im2col(pre).T  # (C_out, B*OH*OW) @ (., C*k*k)
         db = post.sum(axis=(2, 3)).mean(axis=0).reshape(self.b.shape)
         return dW.reshape(self.W.shape), db
 
