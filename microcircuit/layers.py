@@ -73,6 +73,11 @@ def _check_positive_int(name, value):
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def _channels_first(a):
+    """(B, C, ...) to (C, B * ...): the layout of ``ConvPyramidalLayer._im2col``'s columns."""
+    return a.reshape(a.shape[0], a.shape[1], -1).transpose(1, 0, 2).reshape(a.shape[1], -1)
+
+
 # --------------------------------------------------------------------------- layers
 class PyramidalLayer:
     """A dense layer of pyramidal cells: ``I[t] = W x[t] + b`` into LIF somata.
@@ -196,10 +201,6 @@ class ConvPyramidalLayer(PyramidalLayer):
                 out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, i, j]
         return xp.ascontiguousarray(out[:, :, p : p + H, p : p + W].transpose(1, 0, 2, 3))
 
-    def _channels_first(self, a):
-        """(B, C, ...) to (C, B * ...): the layout of :meth:`_im2col`'s columns."""
-        return a.reshape(a.shape[0], a.shape[1], -1).transpose(1, 0, 2).reshape(a.shape[1], -1)
-
     def basal(self, x):
         """Basal current: the convolution ``W * x + b``, shape (B, C_out, OH, OW)."""
         xp = backend.xp()
@@ -211,12 +212,12 @@ class ConvPyramidalLayer(PyramidalLayer):
     def backward(self, e, K):
         """Transposed convolution of errors ``e`` (B, C_out, OH, OW) with kernel ``K``."""
         K2 = K.reshape(K.shape[0], -1)
-        return self._col2im(K2.T @ self._channels_first(e))  # (C*k*k, C_out) @ (C_out, B*OH*OW)
+        return self._col2im(K2.T @ _channels_first(e))  # (C*k*k, C_out) @ (C_out, B*OH*OW)
 
     def hebbian(self, post, pre):
         """Kernel-shared Hebbian product: ``sum_positions post * patch(pre) / batch``."""
         batch = post.shape[0]
-        dW = self._channels_first(post / batch) @ self._im2col(pre).T  # (C_out, B*OH*OW) @ (., C*k*k)
+        dW = _channels_first(post / batch) @ self._im2col(pre).T  # (C_out, B*OH*OW) @ (., C*k*k)
         db = post.sum(axis=(2, 3)).mean(axis=0).reshape(self.b.shape)
         return dW.reshape(self.W.shape), db
 
