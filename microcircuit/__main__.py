@@ -106,11 +106,12 @@ def cmd_train(args) -> int:
     log = training.run(
         train, test, args.out, epochs=epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
         data_checksum=checksum, layers=layers, seed=args.seed, checkpoint=args.checkpoint,
+        train_eval_samples=args.train_eval,
         data_subset={"source": source, "validation": args.validation or None, "limit": args.limit}, **settings,
     )
     last = log["epochs"][-1] if log["epochs"] else {}
-    print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "test_accuracy": last.get("test_accuracy"),
-                      "wall_seconds": log.get("wall_seconds")}))
+    print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "train_accuracy": last.get("train_accuracy"),
+                      "test_accuracy": last.get("test_accuracy"), "wall_seconds": log.get("wall_seconds")}))
     return 0
 
 
@@ -142,6 +143,8 @@ def main(argv=None) -> int:
     train.add_argument("--sample", action="store_true", help="use the small bundled sample of the dataset")
     train.add_argument("--validation", type=float, default=0, help="hold out this many (or fraction of) training samples and evaluate on them instead of the test set")
     train.add_argument("--limit", type=int, help="train on the first N training samples only")
+    train.add_argument("--train-eval", type=int, default=10_000, metavar="N",
+                       help="after each epoch also evaluate on the first N training samples (0: off)")
     for key, (typ, text) in NETWORK_OPTIONS.items():
         train.add_argument(f"--{key.replace('_', '-')}", dest=key, type=typ, help=text)
     for p in (train,):

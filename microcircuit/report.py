@@ -242,7 +242,8 @@ def _expected_pairs(res: Results, expected):
 
 def _missing_row(dataset, preset, rule):
     return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
-            "planned_epochs": None, "final_accuracy": None, "best_accuracy": None, "best_epoch": None,
+            "planned_epochs": None, "final_accuracy": None, "final_train_accuracy": None,
+            "best_accuracy": None, "best_epoch": None,
             "final_error_pct": None, "final_loss": None, "wall_seconds": None, "backend": None,
             "own_settings": None, "path": None}
 
@@ -277,6 +278,7 @@ def accuracy_row(run: dict) -> dict:
         "epochs": run["epochs"][-1]["epoch"] if run["epochs"] else 0,
         "planned_epochs": run["config"].get("epochs"),
         "final_accuracy": last["test_accuracy"] if last else None,
+        "final_train_accuracy": last.get("train_accuracy") if last else None,
         "best_accuracy": best["test_accuracy"] if best else None,
         "best_epoch": best["epoch"] if best else None,
         "final_error_pct": round(100 * (1 - last["test_accuracy"]), 4) if last else None,
@@ -310,7 +312,9 @@ def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None)
     datasets : only these datasets (default: all).
 
     Rows are dicts with ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``,
-    ``planned_epochs``, ``final_accuracy``, ``best_accuracy`` (fractions), ``best_epoch``,
+    ``planned_epochs``, ``final_accuracy``, ``final_train_accuracy`` (on the first training
+    images, as evaluated on the test set; ``None`` for logs that predate it),
+    ``best_accuracy`` (fractions), ``best_epoch``,
     ``final_error_pct`` (test error, %), ``gap_to_bp_pct`` (test error minus BP's in the same
     dataset and preset, percentage points; only when both runs are ``done``), ``final_loss``, ``wall_seconds``, ``backend``,
     ``own_settings`` (:func:`own_settings`), ``path``; ordered by
@@ -333,6 +337,7 @@ def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None)
         ("rule", "rule", rule_label),
         ("epochs", "epochs", lambda v: str(v)),
         ("final_accuracy", "final test acc. (%)", _pct),
+        ("final_train_accuracy", "final train acc. (%)", _pct),
         ("best_accuracy", "best test acc. (%)", _pct),
         ("best_epoch", "best epoch", str),
         ("gap_to_bp_pct", "error − BP's (pp)", lambda v: f"{v:+.2f}"),
@@ -553,21 +558,23 @@ def _pick_preset(res: Results, dataset: str, preset):
 
 def plot_learning_curves(results=None, dataset: str = "mnist", preset: str | None = None,
                          metric: str = "test_accuracy", rules=None, ax=None):
-    """Test accuracy (%) (or ``metric="train_loss"`` / ``"test_loss"``) against epoch, one line per rule.
+    """Test accuracy (%) (or ``metric="train_accuracy"`` / ``"train_loss"`` / ``"test_loss"``)
+    against epoch, one line per rule.
 
     Returns the matplotlib Figure. ``preset`` defaults to the dataset's first preset.
     """
     res = _as_results(results)
     preset = _pick_preset(res, dataset, preset)
     fig, ax = (ax.figure, ax) if ax is not None else _figure(figsize=(6, 3.6))
-    labels = {"test_accuracy": "test accuracy (%)", "train_loss": "training loss (spiking error, nats)",
+    labels = {"test_accuracy": "test accuracy (%)", "train_accuracy": "training accuracy (%)",
+              "train_loss": "training loss (spiking error, nats)",
               "test_loss": "test loss (spiking error, nats)"}
     for run in res.select(dataset, preset, rules):
         pts = [(e["epoch"], e[metric]) for e in run["epochs"] if e.get(metric) is not None]
         if not pts:
             continue
         xs, ys = zip(*pts)
-        if metric == "test_accuracy":
+        if metric in ("test_accuracy", "train_accuracy"):
             ys = [100 * v for v in ys]
         ax.plot(xs, ys, RULE_STYLES.get(run["rule"], "-"), color=_color(run["rule"]),
                 marker="o" if len(xs) < 12 else None, ms=3, label=rule_label(run["rule"]))

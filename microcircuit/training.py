@@ -6,7 +6,8 @@ output folder, after every epoch (each file atomically: written aside, then rena
 - ``checkpoint.npz``: the network, optimiser and random state: ``resume=True`` continues
   to exactly the weights an uninterrupted run would reach;
 - ``log.json``: provenance (library version, git commit, backend, dtype, seed, dataset
-  checksum, wall time) and one record per epoch (loss, accuracy, alignment angles, seconds);
+  checksum, wall time) and one record per epoch (training loss; accuracy on the first
+  training images and on the test set, and test loss; alignment angles; seconds);
 - ``log.csv``: the same per-epoch records as a table.
 
 A non-finite loss stops the run with :class:`~microcircuit.network.DivergenceError`; the last
@@ -174,6 +175,7 @@ def run(
     data_checksum: str | None = None,
     data_subset: dict | None = None,
     alignment_samples: int = 256,
+    train_eval_samples: int = 10_000,
     checkpoint=None,
     **network_kwargs,
 ) -> dict:
@@ -186,11 +188,19 @@ def run(
     from it (e.g. ``{"validation": 10000, "limit": None}``), and the sample counts are
     recorded too. Returns the log.
 
+    After each epoch the network is evaluated on the test set (``test_accuracy``,
+    ``test_loss``) and, as it is evaluated there (no augmentation), on the first
+    ``train_eval_samples`` training images (``train_accuracy``, ``train_eval_loss``; 0 turns
+    this off): the gap between the two says whether a network overfits or underfits.
+    ``train_loss`` is the mean loss over the epoch's mini-batches, as trained.
+
     The log's ``provenance`` is that of the call that started the run; every call that
     trains epochs (the first and each resume) appends a record to ``segments``
     (``from_epoch``, ``to_epoch`` and its own provenance), so a resumed run says which code
     produced which epochs. A resume with nothing left to train changes nothing.
     """
+    if not (isinstance(train_eval_samples, (int, np.integer)) and train_eval_samples >= 0):
+        raise ValueError(f"train_eval_samples must be an int >= 0 (0: no training-set evaluation), got {train_eval_samples!r}")
     out = Path(out)
     ckpt, log_path = Path(checkpoint or out / "checkpoint.npz"), out / "log.json"
     if ckpt.exists() and not resume:
@@ -208,6 +218,7 @@ def run(
     prov["data_subset"] = data_subset
     prov["train_samples"] = int(train[0].shape[0])
     prov["test_samples"] = None if test is None else int(test[0].shape[0])
+    prov["train_eval_samples"] = min(int(train_eval_samples), prov["train_samples"])
     log["config"] = net.config
     log.setdefault("provenance", prov)
     log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov})
@@ -216,6 +227,7 @@ def run(
     if test is not None:
         test = (backend.asarray(test[0]), test[1])
     x_align, y_align = x[:alignment_samples], y[:alignment_samples]
+    x_fit, y_fit = x[:train_eval_samples], y[:train_eval_samples]
     wall = sum(r["seconds"] for r in log["epochs"])
     bar = _progress(range(net.epoch_, epochs), quiet, desc="epochs", initial=net.epoch_, total=epochs)
     for _ in bar:
@@ -228,6 +240,9 @@ def run(
             raise
         seconds = time.perf_counter() - t0
         record = {"epoch": net.epoch_, "train_loss": round(loss, 6), "seconds": round(seconds, 3)}
+        if train_eval_samples > 0:
+            ev = net.evaluate(x_fit, y_fit)
+            record.update(train_accuracy=ev["accuracy"], train_eval_loss=round(ev["loss"], 6))
         if test is not None:
             ev = net.evaluate(*test)
             record.update(test_accuracy=ev["accuracy"], test_loss=round(ev["loss"], 6))

@@ -7,7 +7,8 @@ import pytest
 from microcircuit import report
 
 
-def write_run(root, dataset, preset, rule, accuracies, angles=None, status="done", seconds=10.0, epochs=None):
+def write_run(root, dataset, preset, rule, accuracies, angles=None, status="done", seconds=10.0, epochs=None,
+              train=None):
     folder = root / dataset / preset / rule
     folder.mkdir(parents=True)
     records = []
@@ -15,6 +16,8 @@ def write_run(root, dataset, preset, rule, accuracies, angles=None, status="done
         rec = {"epoch": k, "train_loss": 1.0 / k, "seconds": seconds, "test_accuracy": acc, "test_loss": 2.0 / k}
         if angles is not None:
             rec["alignment_deg"] = angles[k - 1]
+        if train is not None:
+            rec["train_accuracy"] = train[k - 1]
         records.append(rec)
     log = {
         "config": {"rule": rule, "epochs": epochs or len(accuracies)},
@@ -46,7 +49,7 @@ def results_root(tmp_path):
     # written out of order on purpose: tables must sort by dataset, then rule order
     write_run(root, "cifar10", "cifar10-conv", "bp", [0.40, 0.55])
     write_run(root, "mnist", "mnist-mlp", "microcircuit", [0.90, 0.95, 0.94], angles=[[60, 0], [55, 0], [50, 0]])
-    write_run(root, "mnist", "mnist-mlp", "bp", [0.91, 0.97, 0.98], angles=[[0, 0]] * 3)
+    write_run(root, "mnist", "mnist-mlp", "bp", [0.91, 0.97, 0.98], angles=[[0, 0]] * 3, train=[0.92, 0.98, 0.99])
     write_run(root, "mnist", "mnist-mlp", "fa", [0.80, 0.85], angles=[[89, 0], [80, 0]], status="running", epochs=3)
     write_run(root, "mnist", "mnist-mlp", "scfa", [0.90, 0.96, 0.96], angles=[[61, 0], [54, 0], [49, 0]])
     write_bench(root, "cpu", [bench_entry("microcircuit", 8, 500.0), bench_entry("bp", 8, 1000.0),
@@ -69,9 +72,10 @@ def test_accuracy_table_numbers_and_order(results_root):
     bp = mnist[0]
     assert bp["final_accuracy"] == 0.98 and bp["best_accuracy"] == 0.98 and bp["best_epoch"] == 3
     assert bp["epochs"] == 3 and bp["wall_seconds"] == 30.0 and bp["status"] == "done"
-    assert bp["final_error_pct"] == pytest.approx(2.0)
+    assert bp["final_error_pct"] == pytest.approx(2.0) and bp["final_train_accuracy"] == 0.99
     mc = mnist[4]
     assert mc["final_accuracy"] == 0.94 and mc["best_accuracy"] == 0.95 and mc["best_epoch"] == 2
+    assert mc["final_train_accuracy"] is None  # a log without training-set evaluation
     scfa = mnist[3]
     assert scfa["best_epoch"] == 2  # a tie goes to the earlier epoch
     assert mc["gap_to_bp_pct"] == pytest.approx(4.0) and bp["gap_to_bp_pct"] == 0.0
@@ -115,9 +119,9 @@ def test_markdown_and_html_rendering(results_root):
     table = report.accuracy_table(results_root)
     md = table.markdown()
     lines = md.splitlines()
-    assert lines[0].startswith("| dataset | preset | rule | epochs | final test acc. (%)")
-    assert "| MNIST | mnist-mlp | BP | 3 | 98.00 | 98.00 | 3 | +0.00 | 30 s | done | \u2014 |" in lines
-    assert "| MNIST | mnist-mlp | microcircuit | 3 | 94.00 | 95.00 | 2 | +4.00 | 30 s | done | \u2014 |" in lines
+    assert lines[0].startswith("| dataset | preset | rule | epochs | final test acc. (%) | final train acc. (%)")
+    assert "| MNIST | mnist-mlp | BP | 3 | 98.00 | 99.00 | 98.00 | 3 | +0.00 | 30 s | done | \u2014 |" in lines
+    assert "| MNIST | mnist-mlp | microcircuit | 3 | 94.00 | \u2014 | 95.00 | 2 | +4.00 | 30 s | done | \u2014 |" in lines
     html = table._repr_html_()
     assert html.startswith("<table>") and "<td>SC-FA</td>" in html and "<td>98.00</td>" in html
 
@@ -262,6 +266,10 @@ def test_figures_have_labelled_axes(results_root):
     ax = fig.axes[0]
     assert ax.get_xlabel() == "epoch" and "accuracy" in ax.get_ylabel()
     assert len(ax.lines) == 4
+    fig = report.plot_learning_curves(results_root, "mnist", metric="train_accuracy")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "training accuracy (%)" and len(ax.lines) == 1  # only BP's log has it
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([92.0, 98.0, 99.0])
     fig = report.plot_alignment(results_root, "mnist")
     assert len(fig.axes) == 1 and "degrees" in fig.axes[0].get_ylabel()
     fig = report.plot_accuracy_overview(results_root)

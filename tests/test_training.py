@@ -79,6 +79,55 @@ def test_log_has_provenance_and_records(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_log_records_accuracy_on_the_first_training_images(tmp_path):
+    """``train_accuracy`` is the final network's hit rate on the first N training images,
+    without augmentation; the test set's, and the same count on other images, differ."""
+    x, y = _toy(256)
+    xt, yt = _toy(128, seed=5)
+    log = training.run((x, y), (xt, yt), tmp_path, epochs=2, quiet=True, train_eval_samples=100, **KW)
+    net = Network.load(tmp_path / "checkpoint.npz")
+    hits = (net.predict(x[:100]) == y[:100]).mean()
+    last = log["epochs"][-1]
+    assert last["train_accuracy"] == pytest.approx(hits) and 0 < last["train_accuracy"] < 1
+    assert last["train_accuracy"] != pytest.approx((net.predict(x[100:200]) == y[100:200]).mean())
+    assert last["test_accuracy"] == pytest.approx((net.predict(xt) == yt).mean())
+    assert log["provenance"]["train_eval_samples"] == 100
+    assert "train_accuracy" in (tmp_path / "log.csv").read_text().splitlines()[0]
+
+    off = training.run((x, y), None, tmp_path / "off", epochs=1, quiet=True, train_eval_samples=0, **KW)
+    assert "train_accuracy" not in off["epochs"][0]
+    with pytest.raises(ValueError, match="train_eval_samples"):
+        training.run((x, y), None, tmp_path / "bad", epochs=1, quiet=True, train_eval_samples=-1, **KW)
+
+
+def test_backfill_gives_what_the_run_would_have_logged(tmp_path, monkeypatch):
+    """scripts/backfill_train_accuracy.py on a run made without training-set evaluation
+    writes the same numbers into its last epoch as a run that evaluated as it went."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "backfill", Path(__file__).resolve().parent.parent / "scripts" / "backfill_train_accuracy.py")
+    backfill = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(backfill)
+    x, y = _toy(256)
+    monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True: (x, y))
+    monkeypatch.setattr(data, "data_checksum", lambda name, split: "abc")
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    kw = dict(KW, epochs=2, quiet=True, dataset="toy", data_checksum="abc")
+    live = training.run((x, y), (x, y), tmp_path / "live", train_eval_samples=100, **kw)
+    training.run((x, y), (x, y), results / "toy" / "p" / "microcircuit", train_eval_samples=0,
+                 checkpoint=runs / "p" / "microcircuit.npz", **kw)
+    found = list(backfill.candidates(results, runs))
+    assert [c.name for c, _ in found] == ["log.json"]
+    backfill.backfill(*found[0], samples=100)
+    log = json.loads(found[0][0].read_text())
+    assert log["epochs"][-1]["train_accuracy"] == live["epochs"][-1]["train_accuracy"]
+    assert log["epochs"][-1]["train_eval_loss"] == live["epochs"][-1]["train_eval_loss"]
+    assert "train_accuracy" not in log["epochs"][0] and log["backfilled"][0]["epoch"] == 2
+    assert not list(backfill.candidates(results, runs))  # done once
+
+
 def test_divergence_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     """The learning rate explodes in epoch 2: the run stops, epoch 1's checkpoint stays."""
     import microcircuit.network as network_module
