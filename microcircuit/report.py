@@ -670,8 +670,8 @@ def report_markdown(results=None) -> str:
                   ("All rules of a preset share its seed, data and settings; *own settings* names any in "
                    "which a run differs from its preset in `microcircuit/training.py` (none should). "
                    "*Final train acc.* is the accuracy on the first 10,000 training images, evaluated as the "
-                   "test set is (no augmentation): far above the test accuracy means overfitting, close to it "
-                   "means the network underfits (for runs that predate this measurement it was added to the "
+                   "test set is (no augmentation): far above the test accuracy means overfitting; close to it, "
+                   "and itself low, means the network underfits (for runs that predate this measurement it was added to the "
                    "last epoch from the final checkpoint, `scripts/backfill_train_accuracy.py`)."), "",
                   accuracy_table(res).markdown(), "",
                   "## Alignment with backpropagation", "",
