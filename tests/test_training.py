@@ -100,6 +100,16 @@ def test_log_records_accuracy_on_the_first_training_images(tmp_path):
         training.run((x, y), None, tmp_path / "bad", epochs=1, quiet=True, train_eval_samples=-1, **KW)
 
 
+def test_training_set_evaluation_leaves_training_unchanged(tmp_path):
+    """Evaluating on training images draws from its own noise: the weights are the same without it."""
+    x, y = _toy(128)
+    for n in (0, 64):
+        training.run((x, y), None, tmp_path / str(n), epochs=2, quiet=True, train_eval_samples=n, augment=1, **KW)
+    a, b = (Network.load(tmp_path / n / "checkpoint.npz") for n in ("0", "64"))
+    for la, lb in zip(a.plastic_layers, b.plastic_layers):
+        np.testing.assert_array_equal(backend.to_numpy(la.W), backend.to_numpy(lb.W))
+
+
 def test_backfill_gives_what_the_run_would_have_logged(tmp_path, monkeypatch):
     """scripts/backfill_train_accuracy.py on a run made without training-set evaluation
     writes the same numbers into its last epoch as a run that evaluated as it went."""
