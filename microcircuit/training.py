@@ -154,6 +154,13 @@ def _csv(records: list[dict]) -> str:
     return buf.getvalue()
 
 
+def write_log(folder, log: dict):
+    """Write a run's ``log.json`` and its per-epoch table ``log.csv`` into ``folder``, atomically."""
+    folder = Path(folder)
+    write_atomic(folder / "log.json", json.dumps(log, indent=1))
+    write_atomic(folder / "log.csv", _csv(log["epochs"]))
+
+
 def _progress(iterable, quiet: bool, **kwargs):
     if quiet:
         return iterable
@@ -236,7 +243,7 @@ def run(
             loss = net.partial_fit(x, y)
         except DivergenceError as exc:
             log["status"] = f"diverged: {exc}"
-            write_atomic(log_path, json.dumps(log, indent=1))
+            write_log(out, log)
             raise
         seconds = time.perf_counter() - t0
         record = {"epoch": net.epoch_, "train_loss": round(loss, 6), "seconds": round(seconds, 3)}
@@ -252,12 +259,11 @@ def run(
         log["segments"][-1]["to_epoch"] = net.epoch_
         log["wall_seconds"] = round(wall, 3)
         net.save(ckpt)
-        write_atomic(log_path, json.dumps(log, indent=1))
-        write_atomic(out / "log.csv", _csv(log["epochs"]))
+        write_log(out, log)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss:.4f}", acc=record.get("test_accuracy"))
     log["status"] = "done"
-    write_atomic(log_path, json.dumps(log, indent=1))
+    write_log(out, log)
     return log
 
 

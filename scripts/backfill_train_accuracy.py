@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 from microcircuit import Network, data, training
-from microcircuit.files import write_atomic
 
 FIELDS = ("train_accuracy", "train_eval_loss")
 
@@ -48,8 +47,7 @@ def backfill(log_path: Path, ckpt: Path, samples: int) -> dict:
     prov = training.provenance(net.config["seed"], dataset, log["provenance"]["data_checksum"])
     prov["train_eval_samples"] = min(samples, int(x.shape[0]))
     log.setdefault("backfilled", []).append({"epoch": last["epoch"], "fields": list(FIELDS), **prov})
-    write_atomic(log_path, json.dumps(log, indent=1))
-    write_atomic(log_path.parent / "log.csv", training._csv(log["epochs"]))
+    training.write_log(log_path.parent, log)
     return last
 
 

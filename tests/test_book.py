@@ -4,7 +4,6 @@ The chapters themselves are executed by nbval (``make nbval``) and the HTML by
 ``make browser``; this file checks the pieces those rely on, quickly.
 """
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -20,13 +19,6 @@ from microcircuit.neurons import LIFParameters, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-
-
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # ------------------------------------------------------------------------- tiers
@@ -208,8 +200,8 @@ def test_toc_lists_every_chapter_and_they_exist():
         assert any((ROOT / f"{f}{ext}").is_file() for ext in (".ipynb", ".md")), f
 
 
-def test_cache_key_changes_with_library_and_tier(tmp_path, monkeypatch):
-    mod = _load_script("book_cache_key")
+def test_cache_key_changes_with_library_and_tier(tmp_path, monkeypatch, load_script):
+    mod = load_script("book_cache_key")
     (tmp_path / "microcircuit").mkdir()
     (tmp_path / "microcircuit" / "a.py").write_text("x = 1\n")
     monkeypatch.setattr(mod, "ROOT", tmp_path)
@@ -233,8 +225,8 @@ def test_cache_key_changes_with_library_and_tier(tmp_path, monkeypatch):
     assert mod.main([]) == 0 and not mod.CACHE.exists() and not mod.DOCTREES.exists()
 
 
-def test_browser_check_skips_cleanly_without_chromium(monkeypatch):
-    mod = _load_script("browser_check")
+def test_browser_check_skips_cleanly_without_chromium(monkeypatch, load_script):
+    mod = load_script("browser_check")
     monkeypatch.setattr(mod, "chromium_path", lambda: None)
     assert mod.missing_requirements() is not None
     assert mod.main([]) == 0

@@ -110,16 +110,10 @@ def test_training_set_evaluation_leaves_training_unchanged(tmp_path):
         np.testing.assert_array_equal(backend.to_numpy(la.W), backend.to_numpy(lb.W))
 
 
-def test_backfill_gives_what_the_run_would_have_logged(tmp_path, monkeypatch):
+def test_backfill_gives_what_the_run_would_have_logged(tmp_path, monkeypatch, load_script):
     """scripts/backfill_train_accuracy.py on a run made without training-set evaluation
     writes the same numbers into its last epoch as a run that evaluated as it went."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "backfill", Path(__file__).resolve().parent.parent / "scripts" / "backfill_train_accuracy.py")
-    backfill = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(backfill)
+    backfill = load_script("backfill_train_accuracy")
     x, y = _toy(256)
     monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True: (x, y))
     monkeypatch.setattr(data, "data_checksum", lambda name, split: "abc")
