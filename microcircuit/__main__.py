@@ -3,6 +3,7 @@
     python -m microcircuit train --dataset mnist --rule microcircuit --epochs 20 --out runs/mnist-mc
     python -m microcircuit train --preset mnist-mlp --rule bp --out runs/mnist-bp --resume
     python -m microcircuit bench                      # samples/s and peak memory per rule
+    python -m microcircuit bench --preset cifar10-conv-cpu --batches 10   # ... of the CIFAR-10 network
     python -m microcircuit data info                  # where the datasets are, checksums
     python -m microcircuit data fetch mnist           # download into the cache
     python -m microcircuit report --out data/results/REPORT.md   # tables of the full runs
@@ -119,8 +120,12 @@ def cmd_bench(args) -> int:
     from . import bench
 
     _setup_backend(args)
-    results = bench.run(rules=args.rules.split(","), Ts=args.T, batch_size=args.batch_size,
-                        batches=args.batches, layers=args.layers, out=args.out)
+    try:
+        bench.network_settings(args.preset)
+    except ValueError as err:
+        raise SystemExit(f"bench: {err}")
+    results = bench.run(rules=args.rules.split(","), Ts=args.T or [None], batch_size=args.batch_size,
+                        batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
     print(bench.format_table(results))
     return 0
 
@@ -154,10 +159,12 @@ def main(argv=None) -> int:
 
     bench = commands.add_parser("bench", help="training samples/s and peak memory per rule")
     bench.add_argument("--rules", default="bp,fa,dfa,scfa,microcircuit")
-    bench.add_argument("--T", type=int, nargs="+", default=[8])
-    bench.add_argument("--batch-size", type=int, default=64)
-    bench.add_argument("--batches", type=int, default=100)
-    bench.add_argument("--layers", type=_layers, default=[784, 800, 10])
+    bench.add_argument("--preset", default="mnist-mlp",
+                       help="the network, optimiser and T of this training preset (default mnist-mlp)")
+    bench.add_argument("--T", type=int, nargs="+", help="time steps (default: the preset's)")
+    bench.add_argument("--batch-size", type=int, help="default: the preset's")
+    bench.add_argument("--batches", type=int, default=100, help="timed mini-batches per pass")
+    bench.add_argument("--layers", type=_layers, help="dense sizes such as 784,800,10 (default: the preset's)")
     bench.add_argument("--out", help="write the results as JSON here")
     bench.add_argument("--backend", choices=["numpy", "cupy"])
     bench.add_argument("--dtype", choices=["float32", "float64"])

@@ -1,11 +1,14 @@
 """Benchmark: training throughput (samples/s) and peak memory per rule.
 
 Each (rule, T) is measured in a fresh Python process so that its peak resident memory
-(``ru_maxrss``) is its own. Inputs are MNIST-like random images (values in [0, 1]); the
-network, batch size and T are those given; optimiser (Adam) and surrogate as in the MNIST preset. Peak *array* memory is also reported: traced
-NumPy allocations (``tracemalloc``) or the CuPy memory pool's high-water mark.
+(``ru_maxrss``) is its own. The network, optimiser and surrogate are those of a training
+preset (:data:`microcircuit.training.PRESETS`; default ``mnist-mlp``: 784-800-10, T = 8, batch
+64), with T, batch size and (dense) layers overridable. Inputs are random images of the
+preset's input shape (values in [0, 1]). Peak *array* memory is also reported: traced NumPy
+allocations (``tracemalloc``) or the CuPy memory pool's high-water mark.
 
     python -m microcircuit bench --T 8 16 32 --out data/results/bench/cpu.json
+    python -m microcircuit bench --preset cifar10-conv-cpu --batches 10 --out data/results/bench/cpu-cifar10-conv-cpu.json
 """
 
 from __future__ import annotations
@@ -20,9 +23,32 @@ import time
 import numpy as np
 
 
-def measure(rule: str, T: int, batch_size: int = 64, batches: int = 100, layers=(784, 800, 10),
-            warmup: int = 20, mode: str = "rate", repeats: int = 3) -> dict:
-    """Time ``batches`` training steps (after ``warmup``); return samples/s and peak memory.
+def network_settings(preset: str = "mnist-mlp", T=None, batch_size=None, layers=None) -> dict:
+    """``Network`` keyword arguments of a benchmark: the preset's, with T, batch size and
+    layers replaced where given (the dataset, epochs and data augmentation are dropped: a
+    training step is timed on ready-made batches)."""
+    from .training import preset as load_preset
+
+    settings = load_preset(preset)
+    for key in ("dataset", "epochs", "augment", "flip"):
+        settings.pop(key, None)
+    for key, value in (("T", T), ("batch_size", batch_size), ("layers", layers)):
+        if value is not None:
+            settings[key] = list(value) if key == "layers" else int(value)
+    return settings
+
+
+def network_name(preset: str, layers) -> str:
+    """How the table names the network: ``784-800-10`` for dense layers, else the preset."""
+    if all(isinstance(v, int) for v in layers):
+        return "-".join(str(v) for v in layers)
+    return preset
+
+
+def measure(rule: str, T: int | None = None, batch_size: int | None = None, batches: int = 100, layers=None,
+            warmup: int | None = None, mode: str = "rate", repeats: int = 3, preset: str = "mnist-mlp") -> dict:
+    """Time ``batches`` training steps (after ``warmup``, default ``min(batches, 20)``) of the
+    network of ``preset`` (T, batch size and layers overridable); return samples/s and peak memory.
 
     Memory is traced over one pass; the rate is that of the fastest of ``repeats`` untraced
     passes (the usual ``timeit`` convention: slower passes measure other load on the machine).
@@ -32,9 +58,10 @@ def measure(rule: str, T: int, batch_size: int = 64, batches: int = 100, layers=
     from . import backend
     from .network import Network
 
-    # the optimiser and surrogate of the MNIST preset (training.PRESETS["mnist-mlp"])
-    net = Network(list(layers), rule=rule, T=T, batch_size=batch_size, seed=0, mode=mode, optimizer="adam",
-                  surrogate="fast_sigmoid")
+    settings = network_settings(preset, T=T, batch_size=batch_size, layers=layers)
+    settings.update(rule=rule, mode=mode, seed=0)
+    net = Network(**settings)
+    batch_size, lr = net.batch_size, settings["lr"]
     rng = np.random.default_rng(0)
     n_in = int(np.prod(net.in_shape))
     x = backend.asarray(rng.random((batch_size * 8, n_in)).astype(np.float32)).reshape(-1, *net.in_shape)
@@ -44,8 +71,9 @@ def measure(rule: str, T: int, batch_size: int = 64, batches: int = 100, layers=
 
     def step(b):
         i = (b % 8) * batch_size
-        net.train_step(x[i : i + batch_size], y[i : i + batch_size], 1e-3)
+        net.train_step(x[i : i + batch_size], y[i : i + batch_size], lr)
 
+    warmup = min(batches, 20) if warmup is None else warmup
     for b in range(warmup):
         step(b)
     if on_gpu:
@@ -71,9 +99,11 @@ def measure(rule: str, T: int, batch_size: int = 64, batches: int = 100, layers=
         seconds = min(seconds, time.perf_counter() - t0)
     return {
         "rule": rule + ("-spiking" if mode == "spiking" else ""),
-        "T": T,
+        "T": net.T,
         "batch_size": batch_size,
-        "layers": list(layers),
+        "preset": preset,
+        "network": network_name(preset, net.config["layers"]),
+        "layers": net.config["layers"],
         "backend": backend.name(),
         "dtype": backend.dtype().name,
         "samples_per_s": round(batches * batch_size / seconds, 1),
@@ -82,12 +112,14 @@ def measure(rule: str, T: int, batch_size: int = 64, batches: int = 100, layers=
     }
 
 
-def run(rules=("bp", "fa", "dfa", "scfa", "microcircuit"), Ts=(8,), batch_size=64, batches=100,
-        layers=(784, 800, 10), out=None) -> list[dict]:
-    """Measure every rule at every T, each in its own process; optionally write JSON to ``out``."""
+def run(rules=("bp", "fa", "dfa", "scfa", "microcircuit"), Ts=(None,), batch_size=None, batches=100,
+        layers=None, out=None, preset: str = "mnist-mlp") -> list[dict]:
+    """Measure every rule at every T (``None``: the preset's), each in its own process;
+    optionally write JSON to ``out``. ``microcircuit-spiking`` names the spiking error cells."""
     from . import backend
     from .training import provenance, write_atomic
 
+    network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
     env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name)
     results = []
     for T in Ts:
@@ -95,7 +127,8 @@ def run(rules=("bp", "fa", "dfa", "scfa", "microcircuit"), Ts=(8,), batch_size=6
             mode = "rate"
             if rule == "microcircuit-spiking":
                 rule, mode = "microcircuit", "spiking"
-            args = json.dumps(dict(rule=rule, T=T, batch_size=batch_size, batches=batches, layers=list(layers), mode=mode))
+            args = json.dumps(dict(rule=rule, T=T, batch_size=batch_size, batches=batches,
+                                   layers=None if layers is None else list(layers), mode=mode, preset=preset))
             proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(f"benchmark of {rule} failed:\n{proc.stderr}")
@@ -107,9 +140,9 @@ def run(rules=("bp", "fa", "dfa", "scfa", "microcircuit"), Ts=(8,), batch_size=6
 
 
 def format_table(results: list[dict]) -> str:
-    lines = [f"{'rule':<22}{'T':>4}{'batch':>7}{'samples/s':>12}{'peak arrays MB':>16}{'peak RSS MB':>13}"]
+    lines = [f"{'network':<18}{'rule':<22}{'T':>4}{'batch':>7}{'samples/s':>12}{'peak arrays MB':>16}{'peak RSS MB':>13}"]
     for r in results:
-        lines.append(f"{r['rule']:<22}{r['T']:>4}{r['batch_size']:>7}{r['samples_per_s']:>12.0f}"
+        lines.append(f"{r.get('network', ''):<18}{r['rule']:<22}{r['T']:>4}{r['batch_size']:>7}{r['samples_per_s']:>12.0f}"
                      f"{r['peak_array_mb']:>16.1f}{r['peak_rss_mb']:>13.1f}")
     return "\n".join(lines)
 

@@ -393,36 +393,41 @@ def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None
     return Table(rows, columns, title="Alignment with backpropagation")
 
 
+def _network(r: dict):
+    """A benchmark row's network: its ``network`` name, else its dense layer sizes joined by ``-``."""
+    return r.get("network") or "-".join(str(v) for v in r.get("layers") or ()) or None
+
+
 def bench_table(results=None, rules=RULE_ORDER) -> Table:
     """Training throughput and peak memory from every ``bench/*.json``.
 
     Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``,
-    ``batch_size``, ``layers``, ``samples_per_s``, ``speed_vs_bp`` (throughput relative to BP
-    in the same file at the same T, batch size and layers; ``None`` without a BP row),
-    ``peak_array_mb``, ``peak_rss_mb``. Ordered by file, T, then rule.
+    ``batch_size``, ``layers`` (the network: dense sizes or a preset's name),
+    ``samples_per_s``, ``speed_vs_bp`` (throughput relative to BP in the same file at the same
+    T, batch size and network; ``None`` without a BP row), ``peak_array_mb``, ``peak_rss_mb``.
+    Ordered by file, T, then rule.
     """
     res = _as_results(results)
     rows = []
     for doc in sorted(res.bench, key=lambda d: d["name"]):
         entries = [r for r in doc["results"] if isinstance(r, dict) and "rule" in r]
-        bp = {(r.get("T"), r.get("batch_size"), tuple(r.get("layers") or ())): r.get("samples_per_s")
+        bp = {(r.get("T"), r.get("batch_size"), _network(r)): r.get("samples_per_s")
               for r in entries if r["rule"] == "bp"}
         entries.sort(key=lambda r: (r.get("T") or 0, _order(tuple(rules))(r["rule"])))
         for r in entries:
-            base = bp.get((r.get("T"), r.get("batch_size"), tuple(r.get("layers") or ())))
+            base = bp.get((r.get("T"), r.get("batch_size"), _network(r)))
             sps = r.get("samples_per_s")
             rows.append({
                 "source": doc["name"], "machine": doc["provenance"].get("machine"),
                 "backend": r.get("backend"), "dtype": r.get("dtype"), "rule": r["rule"], "T": r.get("T"),
-                "batch_size": r.get("batch_size"),
-                "layers": "-".join(str(v) for v in r.get("layers") or ()) or None,
+                "batch_size": r.get("batch_size"), "layers": _network(r),
                 "samples_per_s": sps,
                 "speed_vs_bp": round(sps / base, 3) if base and sps is not None else None,
                 "peak_array_mb": r.get("peak_array_mb"), "peak_rss_mb": r.get("peak_rss_mb"),
             })
     columns = [
         ("source", "file", str), ("backend", "backend", str), ("rule", "rule", rule_label), ("T", "T", str),
-        ("batch_size", "batch", str), ("layers", "layers", str), ("samples_per_s", "samples/s", _num(0)),
+        ("batch_size", "batch", str), ("layers", "network", str), ("samples_per_s", "samples/s", _num(0)),
         ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("peak_array_mb", "peak arrays (MB)", _num(1)),
         ("peak_rss_mb", "peak RSS (MB)", _num(0)),
     ]
@@ -638,11 +643,16 @@ def plot_alignment(results=None, dataset: str = "mnist", preset: str | None = No
 
 
 def plot_bench(results=None, source: str | None = None, T: int | None = None, ax=None):
-    """Training throughput (samples/s) per rule from one benchmark file, as bars."""
+    """Training throughput (samples/s) per rule from one benchmark file, as bars.
+
+    ``source`` defaults to the first file that measured BP (this library's rules, rather than
+    an external baseline such as ``bptt-snntorch``); ``T`` to that file's first.
+    """
     res = _as_results(results)
     rows = bench_table(res)
     if source is None and rows:
-        source = rows[0]["source"]
+        ours = [r["source"] for r in rows if r["rule"] == "bp"]
+        source = ours[0] if ours else rows[0]["source"]
     rows = [r for r in rows if r["source"] == source]
     if T is None and rows:
         T = rows[0]["T"]
@@ -652,7 +662,9 @@ def plot_bench(results=None, source: str | None = None, T: int | None = None, ax
            color=[_color(r["rule"]) for r in rows])
     ax.set_ylabel("training throughput (samples/s)")
     ax.set_xlabel("rule")
-    ax.set_title(f"{source}, T = {T}" if rows else "no benchmark results")
+    ax.tick_params(axis="x", labelrotation=30)
+    network = rows[0]["layers"] if rows else None
+    ax.set_title(f"{source}: {network}, T = {T}, batch {rows[0]['batch_size']}" if rows else "no benchmark results")
     return fig
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The prepared check for a lent GPU machine (CuPy is in its image; nothing is downloaded):
 #   1. the GPU tests (CuPy vs NumPy: same spike counts, updates within 1e-4),
-#   2. the benchmark of every rule on NumPy (the machine's CPUs) and on CuPy, batch 64 and 1024,
+#   2. the benchmark of every rule on NumPy (the machine's CPUs) and on CuPy: the MLP at batch
+#      64 and 1024, and the CIFAR-10 conv networks of both presets (NumPy: the CPU preset only),
 #   3. the speed-up of CuPy over NumPy per rule.
 # Results land in $OUT (or /tmp/gpu_check) as JSON; copy them to data/results/bench/.
 set -uo pipefail
@@ -14,13 +15,16 @@ for B in 64 1024; do
   python3 -m microcircuit bench --backend numpy --batch-size $B --batches 40 --out "$OUT/bench-numpy-b$B.json"
   python3 -m microcircuit bench --backend cupy --batch-size $B --batches 200 --out "$OUT/bench-cupy-b$B.json"
 done
+python3 -m microcircuit bench --backend numpy --preset cifar10-conv-cpu --batches 5 --out "$OUT/bench-numpy-conv-cpu.json"
+python3 -m microcircuit bench --backend cupy --preset cifar10-conv-cpu --batches 50 --out "$OUT/bench-cupy-conv-cpu.json"
+python3 -m microcircuit bench --backend cupy --preset cifar10-conv-gpu --batches 50 --out "$OUT/bench-cupy-conv-gpu.json"
 python3 - "$OUT" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
-for b in (64, 1024):
-    cpu = {r["rule"]: r for r in json.loads((out / f"bench-numpy-b{b}.json").read_text())["results"]}
-    gpu = {r["rule"]: r for r in json.loads((out / f"bench-cupy-b{b}.json").read_text())["results"]}
+for case in ("b64", "b1024", "conv-cpu"):
+    cpu = {r["rule"]: r for r in json.loads((out / f"bench-numpy-{case}.json").read_text())["results"]}
+    gpu = {r["rule"]: r for r in json.loads((out / f"bench-cupy-{case}.json").read_text())["results"]}
     for rule in gpu:
-        print(f"batch {b:5d} {rule:14s} numpy {cpu[rule]['samples_per_s']:10.0f}/s  cupy {gpu[rule]['samples_per_s']:10.0f}/s"
+        print(f"{case:9s} {rule:14s} numpy {cpu[rule]['samples_per_s']:10.0f}/s  cupy {gpu[rule]['samples_per_s']:10.0f}/s"
               f"  speed-up {gpu[rule]['samples_per_s'] / cpu[rule]['samples_per_s']:6.1f}x")
 PY

@@ -1,6 +1,9 @@
 """The benchmark's figures are well formed, and the forward pass streams over time."""
 
-from microcircuit import bench
+import pytest
+
+from microcircuit import bench, training
+from microcircuit.__main__ import main
 
 
 def test_peak_array_memory_does_not_grow_with_T():
@@ -15,3 +18,40 @@ def test_bench_table_lists_every_rule():
                for rule in ("bp", "microcircuit")]
     table = bench.format_table(results)
     assert table.count("\n") == 2 and "microcircuit" in table and "bp" in table
+
+
+def test_default_network_is_the_mnist_preset_that_cpu_json_measured():
+    # data/results/bench/cpu.json was measured with 784-800-10, T = 8, batch 64, Adam and the
+    # fast-sigmoid surrogate before benchmarks took presets; the default must still mean that
+    settings = bench.network_settings()
+    assert (settings["layers"], settings["T"], settings["batch_size"]) == ([784, 800, 10], 8, 64)
+    assert (settings["optimizer"], settings["surrogate"]) == ("adam", "fast_sigmoid")
+    assert not {"dataset", "epochs", "augment", "flip"} & set(settings)
+
+
+def test_preset_network_with_overrides():
+    settings = bench.network_settings("cifar10-conv-cpu", T=2, batch_size=4)
+    ref = training.preset("cifar10-conv-cpu")
+    assert (settings["T"], settings["batch_size"]) == (2, 4)
+    assert settings["layers"] == ref["layers"] and settings["weight_scale"] == ref["weight_scale"] == 2.0
+    r = bench.measure("scfa", T=1, batch_size=2, batches=1, warmup=1, repeats=1, preset="cifar10-conv-cpu")
+    assert r["network"] == "cifar10-conv-cpu" and (r["T"], r["batch_size"]) == (1, 2)
+    assert list(r["layers"][0]) == [3, 32, 32] and r["samples_per_s"] > 0
+    dense = bench.measure("bp", T=2, batch_size=8, batches=1, warmup=1, repeats=1, layers=(16, 12, 4))
+    assert dense["network"] == "16-12-4" and dense["preset"] == "mnist-mlp"
+
+
+def test_unknown_preset_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["bench", "--preset", "cifar100-big"])
+    assert "unknown preset 'cifar100-big'" in str(err.value) and "cifar10-conv-cpu" in str(err.value)
+
+
+def test_run_passes_the_preset_to_each_process_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    results = bench.run(rules=("microcircuit",), Ts=(1,), batch_size=2, batches=1, preset="cifar10-conv-cpu", out=out)
+    import json
+
+    doc = json.loads(out.read_text())
+    assert doc["results"] == results and results[0]["network"] == "cifar10-conv-cpu"
+    assert doc["provenance"]["backend"] == "numpy" and results[0]["T"] == 1

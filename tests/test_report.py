@@ -168,6 +168,35 @@ def test_bench_without_bp_has_no_ratio(tmp_path):
     assert rows[0]["speed_vs_bp"] is None and "\u2014" in rows.markdown()
 
 
+def test_bench_compares_each_network_with_its_own_bp(tmp_path):
+    root = tmp_path / "r"
+    conv = [dict(bench_entry(rule, 4, sps), network="cifar10-conv-cpu", layers=[[3, 32, 32], {"type": "Conv"}, 10])
+            for rule, sps in (("bp", 200.0), ("microcircuit", 150.0))]
+    write_bench(root, "cpu", [bench_entry("bp", 4, 1000.0), bench_entry("microcircuit", 4, 900.0)] + conv)
+    rows = report.bench_table(root)
+    ratio = {(r["layers"], r["rule"]): r["speed_vs_bp"] for r in rows}
+    assert ratio[("cifar10-conv-cpu", "microcircuit")] == 0.75 and ratio[("784-800-10", "microcircuit")] == 0.9
+    assert "| cifar10-conv-cpu | 150 | 0.75x |" in rows.markdown()
+
+
+def test_bench_plot_prefers_a_file_of_this_librarys_rules(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    root = tmp_path / "r"
+    write_bench(root, "a-baseline", [dict(bench_entry("bptt-snntorch", 8, 50.0))])
+    write_bench(root, "cpu", [bench_entry("bp", 8, 1000.0), bench_entry("fa", 8, 900.0)])
+    fig = report.plot_bench(root)
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["BP", "FA"] and fig.axes[0].get_title().startswith("cpu: 784-800-10")
+    fig = report.plot_bench(root, source="a-baseline")
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["bptt-snntorch"]
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_absent_folder_is_empty_not_an_error(tmp_path):
     res = report.load_results(tmp_path / "does-not-exist")
     assert res.empty and res.runs == [] and res.bench == []
