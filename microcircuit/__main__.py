@@ -121,11 +121,10 @@ def cmd_bench(args) -> int:
 
     _setup_backend(args)
     try:
-        bench.network_settings(args.preset)
-    except ValueError as err:
+        results = bench.run(rules=args.rules.split(","), Ts=args.T or [None], batch_size=args.batch_size,
+                            batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
+    except ValueError as err:  # an unknown preset, before any process starts
         raise SystemExit(f"bench: {err}")
-    results = bench.run(rules=args.rules.split(","), Ts=args.T or [None], batch_size=args.batch_size,
-                        batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
     print(bench.format_table(results))
     return 0
 
