@@ -358,9 +358,15 @@ class Network:
         return self
 
     # -------------------------------------------------------------- inference
-    def scores(self, x, batch_size: int = 1000):
-        """Output rates and end potentials per sample as host arrays ``(rates, v)``."""
+    def scores(self, x, batch_size: int | None = None):
+        """Output rates and end potentials per sample as host arrays ``(rates, v)``.
+
+        Samples go through in batches of ``batch_size`` (default: the training mini-batch
+        size; on a CPU, small batches keep a convolutional layer's arrays in cache, and large
+        ones are several times slower per sample).
+        """
         X = self._check_x(x)
+        batch_size = batch_size or self.batch_size
         gen = self._eval_gen()
         rates, vs = [], []
         for i in range(0, X.shape[0], batch_size):
@@ -373,11 +379,11 @@ class Network:
         (``0.5 * tanh(v)`` lies in (-0.5, 0.5), so it never outweighs one spike)."""
         return np.argmax(np.rint(rates * self.T) + 0.5 * np.tanh(v), axis=1)
 
-    def predict(self, x, batch_size: int = 1000):
+    def predict(self, x, batch_size: int | None = None):
         """Predicted class: most output spikes; ties broken by the potential left at the end."""
         return self._decide(*self.scores(x, batch_size))
 
-    def evaluate(self, x, y, batch_size: int = 1000) -> dict:
+    def evaluate(self, x, y, batch_size: int | None = None) -> dict:
         """``{"accuracy": ..., "loss": ...}`` on ``(x, y)`` (loss: the global spiking error)."""
         rates, v = self.scores(x, batch_size)
         y = backend.to_numpy(self._check_y(y, rates.shape[0]))

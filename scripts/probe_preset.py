@@ -62,7 +62,7 @@ def main():
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         loss = net.partial_fit(x, y)
-        acc = net.evaluate(xv, yv)["accuracy"]  # the layers keep the last batch's rates and gains
+        acc = net.evaluate(xv, yv, batch_size=1000)["accuracy"]  # the layers keep the last batch's rates and gains
         rates, silent, gains = layer_stats(net)
         fmt = lambda v: " ".join(f"{a:.3f}" for a in v)  # noqa: E731
         print(f"epoch {epoch}: train loss {loss:.3f}, validation accuracy {100 * acc:.1f} %, "

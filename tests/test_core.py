@@ -146,6 +146,17 @@ def test_each_rule_lowers_the_loss(rule):
     assert after["accuracy"] > before["accuracy"] + 0.15
 
 
+def test_evaluation_does_not_depend_on_how_samples_are_batched():
+    x, y = _toy()
+    net = Network([16, 32, 4], rule="scfa", T=8, lr=3e-3, epochs=2, batch_size=16, seed=0, surrogate="fast_sigmoid")
+    net.fit(x, y)
+    whole = net.evaluate(x, y, batch_size=len(y))
+    for batch_size in (None, 7, 64):  # None: the training mini-batch (16); 7 leaves a ragged last batch
+        part = net.evaluate(x, y, batch_size=batch_size)
+        assert part["accuracy"] == whole["accuracy"] and part["loss"] == pytest.approx(whole["loss"], rel=1e-6)
+    assert (net.predict(x, batch_size=7) == net.predict(x, batch_size=len(y))).all()
+
+
 def test_spiking_microcircuit_learns():
     x, y = _toy()
     net = Network([16, 32, 4], rule="microcircuit", mode="spiking", T_e=16, T=8, lr=3e-3, epochs=8, seed=0,
