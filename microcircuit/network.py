@@ -363,7 +363,9 @@ class Network:
 
         Samples go through in batches of ``batch_size`` (default: the training mini-batch
         size; on a CPU, small batches keep a convolutional layer's arrays in cache, and large
-        ones are several times slower per sample).
+        ones are several times slower per sample). With ``encoding="bernoulli"`` the input
+        spikes are drawn batch by batch from a fixed generator, so they depend on the batching;
+        direct encoding is deterministic.
         """
         X = self._check_x(x)
         batch_size = batch_size or self.batch_size
