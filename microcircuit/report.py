@@ -664,7 +664,8 @@ def plot_bench(results=None, source: str | None = None, T: int | None = None, ax
     ax.set_xlabel("rule")
     ax.tick_params(axis="x", labelrotation=30)
     network = rows[0]["layers"] if rows else None
-    ax.set_title(f"{source}: {network}, T = {T}, batch {rows[0]['batch_size']}" if rows else "no benchmark results")
+    where = source.removesuffix(f"-{network}")  # "cpu-cifar10-conv-cpu" names the network twice
+    ax.set_title(f"{where}: {network}, T = {T}, batch {rows[0]['batch_size']}" if rows else "no benchmark results")
     return fig
 
 

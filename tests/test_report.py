@@ -190,6 +190,10 @@ def test_bench_plot_prefers_a_file_of_this_librarys_rules(tmp_path):
     fig = report.plot_bench(root)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["BP", "FA"] and fig.axes[0].get_title().startswith("cpu: 784-800-10")
+    conv = dict(bench_entry("bp", 4, 200.0), network="cifar10-conv-cpu", layers=[[3, 32, 32], 10])
+    write_bench(root, "cpu-cifar10-conv-cpu", [conv])
+    fig = report.plot_bench(root, source="cpu-cifar10-conv-cpu")
+    assert fig.axes[0].get_title().startswith("cpu: cifar10-conv-cpu, T = 4")
     fig = report.plot_bench(root, source="a-baseline")
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["bptt-snntorch"]
     import matplotlib.pyplot as plt
