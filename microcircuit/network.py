@@ -368,7 +368,9 @@ class Network:
         direct encoding is deterministic.
         """
         X = self._check_x(x)
-        batch_size = batch_size or self.batch_size
+        batch_size = self.batch_size if batch_size is None else batch_size
+        if not (isinstance(batch_size, numbers.Integral) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive int (or None: the training batch size), got {batch_size!r}")
         gen = self._eval_gen()
         rates, vs = [], []
         for i in range(0, X.shape[0], batch_size):

@@ -663,9 +663,12 @@ def plot_bench(results=None, source: str | None = None, T: int | None = None, ax
     ax.set_ylabel("training throughput (samples/s)")
     ax.set_xlabel("rule")
     ax.tick_params(axis="x", labelrotation=30)
-    network = rows[0]["layers"] if rows else None
+    if not rows:
+        ax.set_title("no benchmark results")
+        return fig
+    network = rows[0]["layers"]
     where = source.removesuffix(f"-{network}")  # "cpu-cifar10-conv-cpu" names the network twice
-    ax.set_title(f"{where}: {network}, T = {T}, batch {rows[0]['batch_size']}" if rows else "no benchmark results")
+    ax.set_title(f"{where}: {network}, T = {T}, batch {rows[0]['batch_size']}")
     return fig
 
 

@@ -155,6 +155,8 @@ def test_evaluation_does_not_depend_on_how_samples_are_batched():
         part = net.evaluate(x, y, batch_size=batch_size)
         assert part["accuracy"] == whole["accuracy"] and part["loss"] == pytest.approx(whole["loss"], rel=1e-6)
     assert (net.predict(x, batch_size=7) == net.predict(x, batch_size=len(y))).all()
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        net.evaluate(x, y, batch_size=0)
 
 
 def test_spiking_microcircuit_learns():

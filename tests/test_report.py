@@ -196,6 +196,7 @@ def test_bench_plot_prefers_a_file_of_this_librarys_rules(tmp_path):
     assert fig.axes[0].get_title().startswith("cpu: cifar10-conv-cpu, T = 4")
     fig = report.plot_bench(root, source="a-baseline")
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["bptt-snntorch"]
+    assert report.plot_bench(tmp_path / "empty").axes[0].get_title() == "no benchmark results"
     import matplotlib.pyplot as plt
 
     plt.close("all")
