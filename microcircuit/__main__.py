@@ -129,6 +129,26 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+    try:
+        task_list = sweep.tasks(args.presets, args.rules, args.seeds)
+    except ValueError as err:
+        raise SystemExit(f"sweep: {err}")
+    print(f"sweep: {len(task_list)} runs ({len(args.presets)} presets x rules x {len(args.seeds)} seeds)")
+    out = sweep.run(task_list, scheduler=args.scheduler, workers=args.workers, results=args.results,
+                    runs=args.runs, source="sample" if args.sample else "full", epochs=args.epochs,
+                    progress=not args.quiet)
+    for row in out["done"]:
+        print(json.dumps(row))
+    for task, message in out["failed"]:
+        print(f"sweep: {task} failed: {message}", file=sys.stderr)
+    return 1 if out["failed"] else 0
+
+
 def main(argv=None) -> int:
     """Parse the command line and run the chosen command; returns the exit status."""
     parser = argparse.ArgumentParser(prog="microcircuit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,6 +188,19 @@ def main(argv=None) -> int:
     bench.add_argument("--backend", choices=["numpy", "cupy"])
     bench.add_argument("--dtype", choices=["float32", "float64"])
     bench.set_defaults(func=cmd_bench)
+
+    sw = commands.add_parser("sweep", help="every (preset, rule, seed) as a resumable run, on Dask workers")
+    sw.add_argument("--presets", nargs="+", required=True, help="preset names, e.g. mnist-mlp fashion-mlp")
+    sw.add_argument("--rules", nargs="+", default=["all"], help="rule names or all (default)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: no Dask)")
+    sw.add_argument("--results", help="results folder (default: the package's data/results)")
+    sw.add_argument("--runs", help="checkpoint folder (default: runs/)")
+    sw.add_argument("--epochs", type=int, help="override the presets' epochs")
+    sw.add_argument("--sample", action="store_true", help="train on the bundled samples (a quick trial)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
 
     add_data_subparser(commands)
     add_report_subparser(commands)

@@ -127,11 +127,25 @@ def noise_generator(seed: int):
 
     Initial weights and data order are drawn on the host (:func:`rng`); sampling that
     happens at every time step (Bernoulli input spikes, spiking error cells) draws on the
-    device so that no arrays cross to the host. Seed it from a host generator.
+    device so that no arrays cross to the host. ``seed`` is an int or a
+    ``numpy.random.SeedSequence``.
     """
+    if isinstance(seed, np.random.SeedSequence):
+        seed = seed if name() == "numpy" else int(seed.generate_state(1)[0])
+    else:
+        seed = int(seed)
     if name() == "cupy":
-        return xp().random.RandomState(int(seed))
-    return np.random.default_rng(int(seed))
+        return xp().random.RandomState(seed)
+    return np.random.default_rng(seed)
+
+
+def binomial(gen, n: int, p):
+    """Binomial ``(n, p)`` counts, one per entry of ``p``, in the active dtype, from a :func:`noise_generator`.
+
+    A sum of ``n`` independent Bernoulli(``p``) draws has exactly this law, at the cost of one
+    draw instead of ``n``.
+    """
+    return gen.binomial(int(n), p).astype(dtype())
 
 
 def uniform(gen, shape):

@@ -51,22 +51,45 @@ class ErrorCells:
         return self.pos - self.neg
 
     def spiking(self, T_e: int, gen):
-        """Simulate the pair as Bernoulli spiking cells for ``T_e`` steps.
+        """Simulate the pair as Bernoulli spiking cells for ``T_e`` steps; the rate estimates.
 
         Rates are scaled into [0, 1] by ``s = max(E+, E-)`` over the layer's batch; each
         cell fires with probability ``rate / s`` per step; the estimate is
         ``s * count / T_e``, whose expectation is the rate (the scale ``s`` is undone).
+
+        Only the spike *count* enters the estimate, and a count of ``T_e`` Bernoulli(``p``)
+        steps is Binomial(``T_e``, ``p``): one draw per cell gives it with exactly that law
+        (:meth:`spike_trains` draws the steps themselves, for pictures). Of a pair driven by
+        one potential (:meth:`from_drive`) at most one cell is active, so one draw serves both.
         """
+        scale = self._scale()
+        p_pos, p_neg = self.pos / scale, self.neg / scale
+        xp = backend.xp()
+        if xp.any((p_pos > 0) & (p_neg > 0)):  # both cells active: draw each
+            n_pos, n_neg = backend.binomial(gen, T_e, p_pos), backend.binomial(gen, T_e, p_neg)
+        else:
+            count = backend.binomial(gen, T_e, p_pos + p_neg)
+            n_pos, n_neg = xp.where(p_pos > 0, count, 0.0), xp.where(p_neg > 0, count, 0.0)
+        return ErrorCells(scale * n_pos / T_e, scale * n_neg / T_e)
+
+    def spike_trains(self, T_e: int, gen):
+        """The spikes themselves: boolean arrays ``(T_e, *shape)`` for E+ and E-.
+
+        Each step, each cell fires with probability ``rate / s`` (see :meth:`spiking`); the
+        counts ``trains.sum(0)`` have the law :meth:`spiking` draws directly.
+        """
+        scale = self._scale()
+        p_pos, p_neg = self.pos / scale, self.neg / scale
+        xp = backend.xp()
+        pos = xp.stack([backend.uniform(gen, p_pos.shape) < p_pos for _ in range(T_e)])
+        neg = xp.stack([backend.uniform(gen, p_neg.shape) < p_neg for _ in range(T_e)])
+        return pos, neg
+
+    def _scale(self):
+        """``s = max(E+, E-)`` over the layer's batch (1 when every cell is silent)."""
         xp = backend.xp()
         scale = xp.maximum(self.pos.max(), self.neg.max())
-        scale = xp.where(scale > 0, scale, 1.0)
-        p_pos, p_neg = self.pos / scale, self.neg / scale
-        n_pos = xp.zeros_like(p_pos)
-        n_neg = xp.zeros_like(p_neg)
-        for _ in range(T_e):
-            n_pos += backend.uniform(gen, p_pos.shape) < p_pos
-            n_neg += backend.uniform(gen, p_neg.shape) < p_neg
-        return ErrorCells(scale * n_pos / T_e, scale * n_neg / T_e)
+        return xp.where(scale > 0, scale, 1.0)
 
 
 def apical_feedback(cells: ErrorCells, layer, K):
@@ -109,8 +132,13 @@ class Microcircuit(FixedFeedback):
         self.mode, self.T_e, self.feedback = mode, T_e, feedback
         self.reseed(seed)
 
-    def reseed(self, seed: int):
-        """Restart the error cells' spike noise from ``seed`` (spiking mode)."""
+    def reseed(self, seed):
+        """Restart the error cells' spike noise from ``seed`` (spiking mode).
+
+        The noise has a stream of its own (``Network`` reseeds it at every epoch from the
+        run's seed and the epoch), so it never shifts data order or augmentation: a rate-mode
+        run, which draws nothing, follows the same trajectory as SC-FA's bit for bit.
+        """
         self.gen = backend.noise_generator(seed)
 
     def _fire(self, cells):

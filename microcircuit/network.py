@@ -144,13 +144,13 @@ class Network:
         self.loss = SpikingError(loss, output_scale)
         in_shape = layers[0]
         self.in_shape = (int(in_shape),) if isinstance(in_shape, (int, np.integer)) else tuple(in_shape)
-        seeds = np.random.SeedSequence(seed).spawn(3)
+        seeds = np.random.SeedSequence(seed).spawn(4)  # init, feedback, training data, error cells
         init_rng = np.random.default_rng(seeds[0])
         self.layers = build(layers[1:], self.in_shape, self.lif, init_rng, weight_scale)
         if len(self.layers[-1].out_shape) != 1:
             raise ValueError("the output layer must be dense: end `layers` with the number of classes")
         self.n_classes = self.layers[-1].out_shape[0]
-        self.rule = make_rule(rule, mode, T_e, feedback, seed=int(seeds[2].generate_state(1)[0]))
+        self.rule = make_rule(rule, mode, T_e, feedback, seed=seeds[3])
         self.rule.init(self.layers, np.random.default_rng(seeds[1]))
         self.optimizer = make_optimizer(optimizer, momentum, weight_decay)
         self._train_rng = np.random.default_rng(seeds[2])
@@ -322,6 +322,11 @@ class Network:
             raise ValueError("augment needs image inputs: (C, H, W) or a square number of pixels")
         return (side, side)
 
+    def _error_cell_seed(self):
+        """The error cells' noise in this epoch: its own stream (``seed``, child 3, epoch), so that
+        it never moves the data order and a resumed run draws the same spikes."""
+        return np.random.SeedSequence(self.config["seed"], spawn_key=(3, self.epoch_))
+
     def partial_fit(self, x, y):
         """Train one epoch on ``(x, y)`` in shuffled mini-batches. Returns the mean loss."""
         X = self._check_x(x)
@@ -330,7 +335,7 @@ class Network:
         order = backend.asarray(self._train_rng.permutation(n))
         noise = backend.noise_generator(int(self._train_rng.integers(2**31)))
         if isinstance(self.rule, Microcircuit):
-            self.rule.reseed(int(self._train_rng.integers(2**31)))
+            self.rule.reseed(self._error_cell_seed())
         n_batches = math.ceil(n / self.batch_size)
         batches = range(n_batches)
         if self.progress:

@@ -1,6 +1,6 @@
 """Results of the full training runs and benchmarks: tables, figures and a markdown report.
 
-Full runs (:func:`microcircuit.training.run`) write ``<root>/<dataset>/<preset>/<rule>/log.json``;
+Full runs (:func:`microcircuit.training.run`) write ``<root>/<dataset>/<preset>/<rule>/seed-<k>/log.json``;
 benchmarks (:func:`microcircuit.bench.run`) write ``<root>/bench/<name>.json``. This module
 reads them and never trains anything::
 
@@ -112,18 +112,21 @@ def _read_json(path: Path, problems: list):
         return None
 
 
-def load_results(root=None) -> Results:
-    """Read every ``<dataset>/<preset>/<rule>/log.json`` and ``bench/*.json`` under ``root``.
+def load_results(root=None, seeds=(0,)) -> Results:
+    """Read every ``<dataset>/<preset>/<rule>/seed-<k>/log.json`` and ``bench/*.json`` under ``root``.
 
-    ``root`` defaults to :func:`results_dir`. A folder that does not exist gives empty
-    :class:`Results`; unreadable files are listed in ``problems`` and skipped.
+    ``root`` defaults to :func:`results_dir`; ``seeds`` picks the seeds read (``None``: all).
+    A log straight in ``<rule>/`` (the layout before seeds) is read as its seed. A folder that
+    does not exist gives empty :class:`Results`; unreadable files are listed in ``problems``
+    and skipped.
     """
     root = Path(root) if root is not None else results_dir()
     res = Results(root=root)
     if not root.is_dir():
         return res
-    for log_path in sorted(root.glob("*/*/*/log.json")):
-        rule_dir = log_path.parent
+    found = [(p, p.parent.parent) for p in root.glob("*/*/*/seed-*/log.json")]
+    found += [(p, p.parent) for p in root.glob("*/*/*/log.json")]
+    for log_path, rule_dir in sorted(found):
         dataset, preset, rule = rule_dir.parent.parent.name, rule_dir.parent.name, rule_dir.name
         if dataset == "bench":
             continue
@@ -133,16 +136,20 @@ def load_results(root=None) -> Results:
         if not isinstance(log, dict) or not isinstance(log.get("epochs", []), list):
             res.problems.append(f"{log_path}: not a training log (no list of epochs)")
             continue
+        seed = log_path.parent.name.removeprefix("seed-") if log_path.parent != rule_dir else None
+        seed = int(seed) if seed is not None and seed.isdigit() else (log.get("provenance") or {}).get("seed", 0)
+        if seeds is not None and seed not in seeds:
+            continue
         epochs = sorted((e for e in log.get("epochs", []) if isinstance(e, dict) and "epoch" in e),
                         key=lambda e: e["epoch"])
         res.runs.append({
-            "dataset": dataset, "preset": preset, "rule": rule, "path": str(rule_dir),
+            "dataset": dataset, "preset": preset, "rule": rule, "seed": seed, "path": str(log_path.parent),
             "status": _status(log), "config": log.get("config", {}),
             "provenance": log.get("provenance", {}), "epochs": epochs,
             "wall_seconds": log.get("wall_seconds", sum(e.get("seconds", 0) for e in epochs)),
         })
     res.runs.sort(key=lambda r: (_order(DATASET_ORDER)(r["dataset"]), r["preset"],
-                                 _order(RULE_ORDER)(r["rule"])))
+                                 _order(RULE_ORDER)(r["rule"]), r["seed"]))
     for path in sorted((root / "bench").glob("*.json")):
         doc = _read_json(path, res.problems)
         if doc is None:

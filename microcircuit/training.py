@@ -139,6 +139,7 @@ def provenance(seed: int, dataset: str | None = None, data_checksum: str | None 
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),  # results differ in the last bits with it
     }
 
 
@@ -282,24 +283,56 @@ def run_settings(name: str, rule: str, *, seed: int = 0) -> tuple[str, int, dict
     return dataset, epochs, settings
 
 
+def run_paths(name: str, rule: str, seed: int = 0, *, results=None, runs=None) -> tuple[Path, Path]:
+    """``(log folder, checkpoint)`` of one (preset, rule, seed) run.
+
+    Logs: ``results/<dataset>/<name>/<rule>/seed-<seed>/`` (default :func:`results_dir`);
+    checkpoints: ``runs/<name>/<rule>/seed-<seed>.npz`` (default :func:`runs_dir`).
+    """
+    dataset = preset(name)["dataset"]
+    out = Path(results or results_dir()) / dataset / name / rule / f"seed-{int(seed)}"
+    checkpoint = Path(runs or runs_dir()) / name / rule / f"seed-{int(seed)}.npz"
+    return out, checkpoint
+
+
+def finished(out, epochs: int) -> bool:
+    """True when the log in ``out`` says its run is done with at least ``epochs`` epochs."""
+    try:
+        log = json.loads((Path(out) / "log.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return log.get("status") == "done" and len(log.get("epochs", [])) >= epochs
+
+
 def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resume: bool = True,
-               results=None, runs=None) -> dict:
-    """Run (or resume) one rule on a preset, on the full dataset, where the book looks for it.
+               results=None, runs=None, source: str = "full", epochs: int | None = None) -> dict:
+    """Run (or resume) one rule on a preset, where the book looks for it.
 
     ``rule`` is one of the rules or ``"microcircuit-spiking"`` (the microcircuit in spiking
-    mode, ``T_e=16``). The log goes to ``results/<dataset>/<name>/<rule>/`` (default
-    :func:`results_dir`), the checkpoint to ``runs/<name>/<rule>.npz`` (default
-    :func:`runs_dir`). This is what ``scripts/full_runs.py`` and the ``full`` tier of the
+    mode, ``T_e=16``). The log and checkpoint go to :func:`run_paths`. A run whose log says
+    it is done is returned as it is (its checkpoint, not committed, may be absent); a log
+    that holds epochs but has lost its checkpoint is refused, never overwritten.
+    ``source="sample"`` trains on the bundled sample (tests); ``epochs`` overrides the
+    preset's. This is what ``python -m microcircuit sweep`` and the ``full`` tier of the
     chapters call.
     """
     from . import data
 
-    dataset, epochs, settings = run_settings(name, rule, seed=seed)
+    dataset, preset_epochs, settings = run_settings(name, rule, seed=seed)
+    epochs = preset_epochs if epochs is None else epochs
+    out, checkpoint = run_paths(name, rule, seed, results=results, runs=runs)
+    if finished(out, epochs):
+        return json.loads((out / "log.json").read_text())
+    if not checkpoint.exists() and (out / "log.json").exists():
+        log = json.loads((out / "log.json").read_text())
+        if log.get("epochs"):
+            raise FileExistsError(
+                f"{out / 'log.json'} holds {len(log['epochs'])} epochs but its checkpoint {checkpoint} is "
+                f"missing, so the run cannot continue: move that folder away to start it again")
     flatten = all(isinstance(v, int) for v in settings["layers"])
-    train = data.load_dataset(dataset, "train", flatten=flatten)
-    test = data.load_dataset(dataset, "test", flatten=flatten)
-    out = Path(results or results_dir()) / dataset / name / rule
-    checkpoint = Path(runs or runs_dir()) / name / f"{rule}.npz"
+    train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
+    test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
+    checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")
     return run(train, test, out, epochs=epochs, resume=resume and checkpoint.exists(), quiet=quiet,
-               dataset=dataset, data_checksum=data.data_checksum(dataset, "train"),
-               data_subset={"source": "full", "validation": None, "limit": None}, checkpoint=checkpoint, **settings)
+               dataset=dataset, data_checksum=checksum,
+               data_subset={"source": source, "validation": None, "limit": None}, checkpoint=checkpoint, **settings)

@@ -198,3 +198,65 @@ def test_spiking_mode_is_unbiased():
             assert np.any(S.std(0) > 0)  # it really is noisy
     finally:
         backend.set_dtype("float32")
+
+
+@pytest.mark.parametrize("layers, flatten", [([784, 32, 16, 10], True),
+                                             ([(1, 28, 28), Conv(4, 3, padding=1), Pool(2), 16, 10], False)])
+def test_rate_mode_run_is_bit_identical_to_scfa(layers, flatten):
+    """A whole training run, not one update: with the error cells' noise on its own stream,
+    the rate-mode microcircuit and SC-FA (same seed, shuffling, augmentation and Bernoulli
+    input) reach exactly the same weights, so the book can say "bit-identical", not "close"."""
+    from microcircuit.data import load_sample
+
+    x, y = load_sample("mnist", "train", flatten=flatten)
+    x, y = x[:300], y[:300]
+    kw = dict(T=4, seed=3, epochs=2, batch_size=32, augment=2, encoding="bernoulli")
+    mc = Network(layers, rule="microcircuit", **kw).fit(x, y)
+    sc = Network(layers, rule="scfa", **kw).fit(x, y)
+    for a, b in zip(mc.plastic_layers, sc.plastic_layers):
+        assert np.array_equal(backend.to_numpy(a.W), backend.to_numpy(b.W))
+        assert np.array_equal(backend.to_numpy(a.b), backend.to_numpy(b.b))
+    assert [h["train_loss"] for h in mc.history_] == [h["train_loss"] for h in sc.history_]
+    # and the identity is not vacuous: another rule on the same data goes elsewhere
+    fa = Network(layers, rule="fa", **kw).fit(x, y)
+    assert not np.array_equal(backend.to_numpy(fa.plastic_layers[0].W), backend.to_numpy(sc.plastic_layers[0].W))
+
+
+def test_spiking_error_noise_does_not_move_data_order():
+    """The spiking microcircuit draws its error spikes from its own stream: the training
+    generator (data order, augmentation) ends an epoch where SC-FA's ends."""
+    from microcircuit.data import load_sample
+
+    x, y = load_sample("mnist", "train")
+    kw = dict(T=4, seed=5, batch_size=50, augment=1)
+    spk = Network([784, 16, 10], rule="microcircuit", mode="spiking", T_e=4, **kw)
+    sc = Network([784, 16, 10], rule="scfa", **kw)
+    spk.partial_fit(x[:200], y[:200])
+    sc.partial_fit(x[:200], y[:200])
+    assert spk._train_rng.bit_generator.state == sc._train_rng.bit_generator.state
+
+
+def test_binomial_counts_have_the_law_of_spike_trains():
+    """``ErrorCells.spiking`` draws one Binomial(T_e, p) count per cell; ``spike_trains`` draws
+    T_e Bernoulli steps. Same mean and variance per cell (checked over many draws), and one
+    draw per pair leaves the silent partner silent."""
+    from microcircuit.circuit import ErrorCells
+
+    backend.set_dtype("float64")
+    try:
+        gen = backend.noise_generator(11)
+        drive = np.array([[0.9, -0.3, 0.0, 0.05, -1.2]])
+        cells = ErrorCells.from_drive(np.ones_like(drive), drive)
+        T_e, n = 8, 20000
+        counts = np.stack([ErrorCells.spiking(cells, T_e, gen).signed for _ in range(n)])
+        trains = [cells.spike_trains(T_e, gen) for _ in range(n // 4)]
+        s = 1.2
+        train_est = np.stack([s * (p.sum(0) - m.sum(0)) / T_e for p, m in trains])
+        for est, k in ((counts, n), (train_est, n // 4)):
+            sd = np.sqrt(np.abs(drive) * (s - np.abs(drive)) / T_e)  # s * sqrt(p (1 - p) / T_e)
+            assert np.all(np.abs(est.mean(0) - drive) <= 5 * sd / np.sqrt(k) + 1e-12)
+            np.testing.assert_allclose(est.std(0), sd, rtol=0.06, atol=1e-12)
+        one = cells.spiking(T_e, gen)
+        assert np.all(one.neg[drive > 0] == 0) and np.all(one.pos[drive < 0] == 0)
+    finally:
+        backend.set_dtype("float32")

@@ -207,14 +207,22 @@ def test_microcircuit_learns_mnist_sample_within_a_minute():
 def test_run_preset_writes_where_the_book_looks(tmp_path, monkeypatch):
     x, y = _toy(64)
     monkeypatch.setitem(training.PRESETS, "toy-mlp", dict(dataset="mnist", layers=[16, 12, 4], T=4, epochs=2))
-    monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True: (x, y))
+    monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True, source="full": (x, y))
     log = training.run_preset("toy-mlp", "microcircuit-spiking", results=tmp_path / "res", runs=tmp_path / "runs")
-    assert (tmp_path / "res" / "mnist" / "toy-mlp" / "microcircuit-spiking" / "log.json").exists()
-    assert (tmp_path / "runs" / "toy-mlp" / "microcircuit-spiking.npz").exists()
+    assert (tmp_path / "res" / "mnist" / "toy-mlp" / "microcircuit-spiking" / "seed-0" / "log.json").exists()
+    assert (tmp_path / "runs" / "toy-mlp" / "microcircuit-spiking" / "seed-0.npz").exists()
     assert log["config"]["mode"] == "spiking" and log["config"]["rule"] == "microcircuit"
     assert log["provenance"]["data_checksum"] == data.data_checksum("mnist", "train")
     again = training.run_preset("toy-mlp", "microcircuit-spiking", results=tmp_path / "res", runs=tmp_path / "runs")
     assert again["epochs"] == log["epochs"]  # finished: resumed, nothing retrained
+    # a finished log is kept even where its checkpoint is gone (runs/ is not committed) ...
+    (tmp_path / "runs" / "toy-mlp" / "microcircuit-spiking" / "seed-0.npz").unlink()
+    assert training.run_preset("toy-mlp", "microcircuit-spiking", results=tmp_path / "res",
+                               runs=tmp_path / "runs")["epochs"] == log["epochs"]
+    # ... and an unfinished one is refused rather than overwritten
+    with pytest.raises(FileExistsError, match="holds 2 epochs but its checkpoint"):
+        training.run_preset("toy-mlp", "microcircuit-spiking", results=tmp_path / "res", runs=tmp_path / "runs",
+                            epochs=3)
 
 
 def test_run_settings_name_the_rule_and_its_mode():
