@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from microcircuit import Conv, DivergenceError, Network, Pool, backend
+from microcircuit.augment import augment
 from microcircuit.encoding import spike_train
 from microcircuit.neurons import LIFParameters, constant_input_spike_count, simulate, surrogate_gain
 
@@ -261,16 +262,18 @@ def test_bad_inputs_raise_clear_errors():
     [(dict(T=0), "T must be"), (dict(T=-3), "T must be"), (dict(rule="hebb"), "unknown rule"),
      (dict(lr=float("nan")), "lr must be"), (dict(loss="hinge"), "unknown loss"),
      (dict(encoding="morse"), "unknown encoding"), (dict(optimizer="lion"), "unknown optimizer"),
-     (dict(mode="burst", rule="microcircuit"), "unknown microcircuit mode"), (dict(batch_size=0), "batch_size"),
+     (dict(mode="burst", rule="microcircuit"), "unknown mode"), (dict(batch_size=0), "batch_size"),
      (dict(lr_schedule="bogus"), "unknown lr_schedule"), (dict(warmup=-1), "warmup"),
      (dict(weight_decay=-1.0), "weight_decay"), (dict(momentum=5.0), "momentum"),
      (dict(rule="scfa", mode="spiking"), "options of rule='microcircuit'"),
      (dict(rule="bp", feedback="random"), "options of rule='microcircuit'"), (dict(seed=-1), "seed"),
-     (dict(flip="yes"), "flip must be"), (dict(augment=1.5), "augment must be")],
+     (dict(flip="yes"), "flip must be"), (dict(augment=1.5), "augment must be"),
+     (dict(theta=0), "theta must be"), (dict(feedback="sideways", rule="microcircuit"), "unknown feedback"),
+     (dict(epochs=0), "epochs must be"), (dict(layers=[16, "ten"]), r"layers\[1\]")],
 )
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        Network([16, 8, 4], **kwargs)
+        Network(**{"layers": [16, 8, 4], **kwargs})
 
 
 def _shift(img, dy, dx):
@@ -286,11 +289,11 @@ def _shift(img, dy, dx):
 
 def test_augment_shifts_each_batch_within_range():
     """Every image of a batch is its own shift by one (dy, dx) with |dy|, |dx| <= augment."""
-    net = Network([(2, 6, 6), Conv(3, 3, 1, 1), 4], augment=2, seed=3)
+    rng = np.random.default_rng(3)
     x = np.random.default_rng(0).random((5, 2, 6, 6)).astype(np.float32)
     seen = set()
     for _ in range(30):
-        out = net._augment(x.copy())
+        out = augment(x.copy(), rng, (2, 6, 6), shift=2)
         fits = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
                 if all(np.array_equal(out[i], _shift(x[i], dy, dx)) for i in range(5))]
         assert len(fits) == 1
@@ -300,17 +303,18 @@ def test_augment_shifts_each_batch_within_range():
 
 def test_flip_mirrors_about_half_the_images():
     """With ``flip``, each image is itself or its left-right mirror, about half of them mirrored."""
-    net = Network([64, 32, 4], flip=True, seed=0)  # flat inputs are read as 8 x 8 images
+    rng = np.random.default_rng(0)
     x = np.random.default_rng(1).random((400, 64)).astype(np.float32)
-    out = net._augment(x.copy()).reshape(400, 8, 8)
+    out = augment(x.copy(), rng, (64,), flip=True).reshape(400, 8, 8)  # flat: read as 8 x 8 images
     img = x.reshape(400, 8, 8)
     same = np.array([np.array_equal(o, i) for o, i in zip(out, img)])
     mirrored = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, img)])
     assert np.all(same ^ mirrored)
     assert 160 < mirrored.sum() < 240  # Binomial(400, 1/2): mean 200, sd 10
-    assert net._augment(x) is not x
-    plain = Network([64, 32, 4], seed=0)
-    assert plain._augment(x) is x  # no augmentation: the batch passes untouched
+    assert augment(x, rng, (64,), flip=True) is not x
+    assert augment(x, rng, (64,)) is x  # no augmentation: the batch passes untouched
+    with pytest.raises(ValueError, match="square number of pixels"):
+        augment(x[:, :60], rng, (60,), shift=1)
 
 
 def test_diverging_learning_rate_stops():
