@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from conftest import toy
 
 from microcircuit import Conv, DivergenceError, Network, Pool, backend
 from microcircuit.augment import augment
@@ -129,16 +130,9 @@ def test_pool_backward_is_adjoint_of_pooling(kind):
 
 
 # ----------------------------------------------------------------- learning
-def _toy(n=400, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 16)).astype(np.float32)
-    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int) + 2 * (x[:, 0] > 0.5)
-    return x, y
-
-
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "scfa", "microcircuit"])
 def test_each_rule_lowers_the_loss(rule):
-    x, y = _toy()
+    x, y = toy(400)
     net = Network([16, 32, 4], rule=rule, T=8, lr=3e-3, epochs=15, seed=0, surrogate="fast_sigmoid")
     before = net.evaluate(x, y)
     net.fit(x, y)
@@ -148,7 +142,7 @@ def test_each_rule_lowers_the_loss(rule):
 
 
 def test_evaluation_does_not_depend_on_how_samples_are_batched():
-    x, y = _toy()
+    x, y = toy(400)
     net = Network([16, 32, 4], rule="scfa", T=8, lr=3e-3, epochs=2, batch_size=16, seed=0, surrogate="fast_sigmoid")
     net.fit(x, y)
     whole = net.evaluate(x, y, batch_size=len(y))
@@ -161,7 +155,7 @@ def test_evaluation_does_not_depend_on_how_samples_are_batched():
 
 
 def test_spiking_microcircuit_learns():
-    x, y = _toy()
+    x, y = toy(400)
     net = Network([16, 32, 4], rule="microcircuit", mode="spiking", T_e=16, T=8, lr=3e-3, epochs=8, seed=0,
                   surrogate="fast_sigmoid")
     before = net.evaluate(x, y)["loss"]
@@ -184,14 +178,14 @@ def test_conv_network_learns():
 
 
 def test_alignment_is_zero_for_bp_and_positive_for_fa():
-    x, y = _toy(64)
+    x, y = toy(64)
     assert Network([16, 32, 32, 4], rule="bp", seed=0).alignment(x, y) == pytest.approx([0, 0, 0], abs=1e-3)
     fa = Network([16, 32, 32, 4], rule="fa", seed=0).alignment(x, y)
     assert len(fa) == 3 and fa[-1] == pytest.approx(0, abs=1e-3) and fa[0] > 10
 
 
 def test_same_seed_same_network_and_training():
-    x, y = _toy(128)
+    x, y = toy(128)
     a = Network([16, 20, 4], seed=3, epochs=2, encoding="bernoulli").fit(x, y)
     b = Network([16, 20, 4], seed=3, epochs=2, encoding="bernoulli").fit(x, y)
     c = Network([16, 20, 4], seed=4, epochs=2, encoding="bernoulli").fit(x, y)
@@ -218,7 +212,7 @@ def test_load_refuses_another_dtype(tmp_path):
 
 
 def test_save_load_roundtrip(tmp_path):
-    x, y = _toy(128)
+    x, y = toy(128)
     net = Network([16, 20, 4], rule="fa", seed=1, epochs=1).fit(x, y)
     path = net.save(tmp_path / "net.npz")
     other = Network.load(path)
@@ -230,7 +224,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_partial_fit_continues_like_fit(tmp_path):
     """Save after 1 epoch, load, train 1 more: same weights as 2 epochs straight."""
-    x, y = _toy(128)
+    x, y = toy(128)
     straight = Network([16, 20, 4], seed=2, epochs=2).fit(x, y)
     half = Network([16, 20, 4], seed=2, epochs=2)
     half.partial_fit(x, y)
@@ -244,7 +238,7 @@ def test_partial_fit_continues_like_fit(tmp_path):
 # ---------------------------------------------------------------- bad input
 def test_bad_inputs_raise_clear_errors():
     net = Network([16, 8, 4], seed=0)
-    x, y = _toy(32)
+    x, y = toy(32)
     with pytest.raises(ValueError, match="expects"):
         net.fit(x[:, :10], y)
     with pytest.raises(ValueError, match="label out of range"):
@@ -318,7 +312,7 @@ def test_flip_mirrors_about_half_the_images():
 
 
 def test_diverging_learning_rate_stops():
-    x, y = _toy(256)
+    x, y = toy(256)
     net = Network([16, 32, 4], rule="bp", optimizer="sgd", lr=1e38, momentum=0.0, loss="mse", seed=0,
                   lr_schedule="constant", epochs=3)
     with pytest.raises(DivergenceError, match="Lower the learning rate"):
@@ -334,7 +328,7 @@ def _cupy_ok():
 @pytest.mark.gpu
 @pytest.mark.skipif(not _cupy_ok(), reason="needs CuPy and a CUDA device")
 def test_cupy_matches_numpy():
-    x, y = _toy(64)
+    x, y = toy(64)
     results = {}
     for name in ("numpy", "cupy"):
         backend.set_backend(name)
