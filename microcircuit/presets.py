@@ -86,16 +86,9 @@ def own_settings(preset_name: str, config: dict) -> dict | None:
 
 # ------------------------------------------------------------------- commands
 def preset_for(dataset: str) -> str | None:
-    """The preset that trains ``dataset`` (the first by name; ``None`` if there is none).
-
-    MNIST-like datasets (28x28 grey images) without one of their own can use ``mnist-mlp``.
-    """
+    """The preset that trains ``dataset`` (the first by name; ``None`` if there is none)."""
     own = sorted(name for name, p in PRESETS.items() if p.get("dataset") == dataset)
-    if own:
-        return own[0]
-    if dataset in ("mnist", "fashion-mnist") and "mnist-mlp" in PRESETS:
-        return "mnist-mlp"
-    return None
+    return own[0] if own else None
 
 
 def train_command(dataset: str, rule: str, preset: str | None = None, root: str = "data/results") -> str | None:

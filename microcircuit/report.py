@@ -33,7 +33,8 @@ from .rules import RULES
 MISSING = "missing"
 
 # Test error (%) of non-spiking networks in the BioTorch benchmark (Sanfiz and Akrout 2021),
-# as given in the project's model specification: (MNIST LeNet, Fashion-MNIST LeNet, CIFAR-10 ResNet-20).
+# as given in the project's model specification, per dataset in DATASETS order, on these networks:
+BIOTORCH_NETWORKS = ("LeNet", "LeNet", "ResNet-20")
 BIOTORCH_TEST_ERROR = (
     ("BP", 0.91, 9.20, 8.63),
     ("FA", 1.70, 13.06, 32.16),
@@ -430,9 +431,9 @@ def provenance_table(results=None) -> Table:
 
 def biotorch_table() -> Table:
     """The BioTorch reference figures (test error %, non-spiking networks; Sanfiz and Akrout 2021)."""
-    rows = [{"method": m, "mnist": a, "fashion-mnist": b, "cifar10": c} for m, a, b, c in BIOTORCH_TEST_ERROR]
-    columns = [("method", "method", str), ("mnist", "MNIST, LeNet", _num(2)),
-               ("fashion-mnist", "Fashion-MNIST, LeNet", _num(2)), ("cifar10", "CIFAR-10, ResNet-20", _num(2))]
+    rows = [{"method": method, **dict(zip(DATASETS, errors))} for method, *errors in BIOTORCH_TEST_ERROR]
+    columns = [("method", "method", str)] + [(d, f"{LABELS[d]}, {net}", _num(2))
+                                             for d, net in zip(DATASETS, BIOTORCH_NETWORKS)]
     return Table(rows, columns, title="BioTorch benchmark, test error (%), non-spiking networks")
 
 

@@ -167,10 +167,10 @@ def test_error_phase_widget_needs_a_microcircuit():
 
 def test_hebbian_and_alignment_widgets():
     w = widgets.hebbian_widget(values=(-0.5, 0.0, 0.5))
-    assert w.static.n_frames == 3
+    assert w.static.n_frames == 3 and "apical" in w.static.label
     history = {"fa": [[80.0, 0.0], [60.0, 0.0]], "scfa": [[50.0, 0.0], [40.0, 0.0]]}
     meter = widgets.alignment_meter(history)
-    assert meter.static.n_frames == 2 and meter.static.labels == ["0", "1"]
+    assert meter.static.n_frames == 2 and meter.static.labels == ["0", "1"] and meter.static.start == 1
     fig = plots.convergence([1, 4, 16], {"layer 1": [0.4, 0.2, 0.1]})
     assert fig.axes[0].get_xscale() == "log"
 

@@ -332,13 +332,3 @@ def test_chapter_figures_have_labelled_axes_and_close_themselves():
     assert len(fig.axes) == 1 and "degrees" in fig.axes[0].get_xlabel()
     assert [p.get_width() for p in fig.axes[0].patches] == [0, 80]
     assert plt.get_fignums() == []
-
-
-def test_chapter_widgets_have_one_frame_per_value():
-    pytest.importorskip("matplotlib")
-    from microcircuit import widgets as pp
-
-    w = pp.hebbian_widget(values=(-1.0, 0.0, 1.0))
-    assert w.static.n_frames == 3 and "apical" in w.static.label
-    m = pp.alignment_meter({"bp": [[0, 0]] * 3, "scfa": [[60, 0], [55, 0], [50, 0]]}, first_epoch=0)
-    assert m.static.labels == ["0", "1", "2"] and m.static.start == 2
