@@ -74,12 +74,11 @@ def runs_dir() -> Path:
 def shown(path) -> str:
     """``path`` relative to the checkout or the bundled data when inside them (no machine-specific
     prefixes in the book), else as it is."""
-    path = Path(path).resolve()
     for base, name in ((checkout_root(), None), (resource(), "data")):
         if base is None:
             continue
         try:
-            rel = path.relative_to(Path(base).resolve())
+            rel = Path(path).resolve().relative_to(Path(base).resolve())
         except ValueError:
             continue
         return str(Path(name, rel) if name else rel)

@@ -184,7 +184,7 @@ def test_config_fails_on_errors_and_hides_inert_widgets():
     overrides = config["sphinx"]["config"]["nb_mime_priority_overrides"]
     assert ["*", "application/vnd.jupyter.widget-view+json", None] in overrides
     assert config["sphinx"]["config"]["nb_ipywidgets_js"] == {}
-    for pattern in (".venv", "tests", "data", "microcircuit", "scripts", "README.md", "runs"):
+    for pattern in (".venv", "tests", "data", "microcircuit", "scripts", "docs", "README.md", "runs"):
         assert pattern in config["exclude_patterns"]
     assert config["launch_buttons"]["binderhub_url"] and config["launch_buttons"]["colab_url"]
 
