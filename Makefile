@@ -3,6 +3,7 @@
 #   make test     install the test tools, run the library tests and the chapters (nbval, smoke tier)
 # More:
 #   make nbval      re-run every chapter in the smoke tier and compare marked outputs
+#   make wheel-test build the wheel, install it in a fresh venv, run every chapter from it (smoke)
 #   make browser    open every built chapter in headless Chromium and check it
 #   make notebooks  re-execute the chapters in the smoke tier so stored outputs match nbval
 #   make check      all of it: test, book, browser (what CI runs)
@@ -12,7 +13,7 @@ PY := $(VENV)/bin/python
 MICROCIRCUIT_TIER ?= book
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test nbval browser notebooks check clean
+.PHONY: book test nbval wheel-test browser notebooks check clean
 
 # one stamp per extra: reinstalls when pyproject.toml changes
 $(VENV)/.installed-%: pyproject.toml
@@ -28,10 +29,14 @@ book: $(VENV)/.installed-book
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q tests
 	$(MAKE) nbval
+	$(MAKE) wheel-test
 
 nbval: $(VENV)/.installed-test
 	MICROCIRCUIT_TIER=smoke $(PY) -m pytest -q --nbval-lax \
 		--nbval-sanitize-with chapters/nbval_sanitize.cfg -p no:cacheprovider chapters/
+
+wheel-test: $(VENV)/.installed-test
+	MICROCIRCUIT_TEST_WHEEL=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/test_wheel.py
 
 browser: $(VENV)/.installed-browser
 	$(PY) scripts/browser_check.py _build/html

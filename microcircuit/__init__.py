@@ -1,17 +1,27 @@
 """microcircuit: spiking cortical microcircuits that learn by local Hebbian plasticity.
 
-The library behind the open textbook. Its modules follow the book's chapters:
-``neurons`` (LIF soma), ``encoding`` (input spikes), ``layers`` (pyramidal cells),
-``losses`` (global spiking errors), ``rules`` (BP, FA, DFA, SC-FA), ``circuit`` (the
-three-cell microcircuit and its Hebbian rule), ``network`` (``Network``), ``optim``,
-``training`` (runs with checkpoints and provenance), ``data`` (datasets), ``plots``
-and ``widgets``; ``backend`` picks NumPy or CuPy.
+The library behind the open textbook. Its modules follow the book's chapters, from the
+bottom up (a module imports only those above it in this list):
+
+- ``backend`` (NumPy or CuPy, dtype, random streams), ``files`` (atomic writes; where the
+  bundled samples and results are);
+- ``neurons`` (LIF soma), ``encoding`` (input spikes), ``layers`` (pyramidal cells);
+- ``losses`` (global spiking errors), ``rules`` (BP, FA, DFA, SC-FA and the rule registry),
+  ``circuit`` (the three-cell microcircuit and its Hebbian rule), ``optim``;
+- ``config`` (``NetworkConfig``), ``network`` (``Network``), with ``augment``, ``metrics``
+  and ``checkpoint``;
+- ``data`` (datasets), ``presets`` (named settings), ``training`` (runs with checkpoints and
+  provenance), ``sweep`` (many runs on Dask);
+- ``bench``, ``report`` (result tables), ``plots`` (figures), ``widgets``;
+- ``cli`` (``python -m microcircuit``).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .backend import set_backend, set_dtype
+from .config import NetworkConfig
+from .layers import Conv, Dense, Pool
+from .network import DivergenceError, Network
+from .rules import RULES
 
-from .backend import set_backend, set_dtype  # noqa: E402
-from .layers import Conv, Dense, Pool  # noqa: E402
-from .network import RULES, DivergenceError, Network  # noqa: E402
-
-__all__ = ["Network", "Dense", "Conv", "Pool", "RULES", "DivergenceError", "set_backend", "set_dtype", "__version__"]
+__all__ = ["Network", "NetworkConfig", "Dense", "Conv", "Pool", "RULES", "DivergenceError", "set_backend",
+           "set_dtype", "__version__"]

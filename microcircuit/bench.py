@@ -2,7 +2,7 @@
 
 Each (rule, T) is measured in a fresh Python process so that its peak resident memory
 (``ru_maxrss``) is its own. The network, optimiser and surrogate are those of a training
-preset (:data:`microcircuit.training.PRESETS`; default ``mnist-mlp``: 784-800-10, T = 8, batch
+preset (:data:`microcircuit.presets.PRESETS`; default ``mnist-mlp``: 784-800-10, T = 8, batch
 64), with T, batch size and (dense) layers overridable. Inputs are random images of the
 preset's input shape (values in [0, 1]). Peak *array* memory is also reported: traced NumPy
 allocations (``tracemalloc``) or the CuPy memory pool's high-water mark.
@@ -22,13 +22,16 @@ import time
 
 import numpy as np
 
+from .config import is_dense
+from .files import write_atomic
+from .presets import preset as load_preset
+from .rules import RULES, network_settings as rule_settings
+
 
 def network_settings(preset: str = "mnist-mlp", T=None, batch_size=None, layers=None) -> dict:
     """``Network`` keyword arguments of a benchmark: the preset's, with T, batch size and
     layers replaced where given (the dataset, epochs and data augmentation are dropped: a
     training step is timed on ready-made batches)."""
-    from .training import preset as load_preset
-
     settings = load_preset(preset)
     for key in ("dataset", "epochs", "augment", "flip"):
         settings.pop(key, None)
@@ -40,15 +43,16 @@ def network_settings(preset: str = "mnist-mlp", T=None, batch_size=None, layers=
 
 def network_name(preset: str, layers) -> str:
     """How the table names the network: ``784-800-10`` for dense layers, else the preset."""
-    if all(isinstance(v, int) for v in layers):
+    if is_dense(layers):
         return "-".join(str(v) for v in layers)
     return preset
 
 
 def measure(rule: str, T: int | None = None, batch_size: int | None = None, batches: int = 100, layers=None,
-            warmup: int | None = None, mode: str = "rate", repeats: int = 3, preset: str = "mnist-mlp") -> dict:
+            warmup: int | None = None, repeats: int = 3, preset: str = "mnist-mlp") -> dict:
     """Time ``batches`` training steps (after ``warmup``, default ``min(batches, 20)``) of the
-    network of ``preset`` (T, batch size and layers overridable); return samples/s and peak memory.
+    network of ``preset`` (T, batch size and layers overridable) trained by ``rule`` (a name of
+    the rule registry); return samples/s and peak memory.
 
     Memory is traced over one pass; the rate is that of the fastest of ``repeats`` untraced
     passes (the usual ``timeit`` convention: slower passes measure other load on the machine).
@@ -59,7 +63,7 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
     from .network import Network
 
     settings = network_settings(preset, T=T, batch_size=batch_size, layers=layers)
-    settings.update(rule=rule, mode=mode, seed=0)
+    settings.update(rule_settings(rule), seed=0)
     net = Network(**settings)
     batch_size, lr = net.batch_size, settings["lr"]
     rng = np.random.default_rng(0)
@@ -98,12 +102,12 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
             xp.cuda.Device().synchronize()
         seconds = min(seconds, time.perf_counter() - t0)
     return {
-        "rule": rule + ("-spiking" if mode == "spiking" else ""),
+        "rule": rule,
         "T": net.T,
         "batch_size": batch_size,
         "preset": preset,
-        "network": network_name(preset, net.config["layers"]),
-        "layers": net.config["layers"],
+        "network": network_name(preset, net.config.layers),
+        "layers": net.config.to_dict()["layers"],
         "backend": backend.name(),
         "dtype": backend.dtype().name,
         "samples_per_s": round(batches * batch_size / seconds, 1),
@@ -112,23 +116,22 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
     }
 
 
-def run(rules=("bp", "fa", "dfa", "scfa", "microcircuit"), Ts=(None,), batch_size=None, batches=100,
+def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
         layers=None, out=None, preset: str = "mnist-mlp") -> list[dict]:
     """Measure every rule at every T (``None``: the preset's), each in its own process;
-    optionally write JSON to ``out``. ``microcircuit-spiking`` names the spiking error cells."""
+    optionally write JSON to ``out``. ``rules`` are names of the rule registry
+    (``microcircuit-spiking`` too)."""
     from . import backend
-    from .training import provenance, write_atomic
+    from .training import provenance
 
     network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
     env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name)
     results = []
     for T in Ts:
         for rule in rules:
-            mode = "rate"
-            if rule == "microcircuit-spiking":
-                rule, mode = "microcircuit", "spiking"
+            rule_settings(rule)  # an unknown name fails here, before any process starts
             args = json.dumps(dict(rule=rule, T=T, batch_size=batch_size, batches=batches,
-                                   layers=None if layers is None else list(layers), mode=mode, preset=preset))
+                                   layers=None if layers is None else list(layers), preset=preset))
             proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(f"benchmark of {rule} failed:\n{proc.stderr}")

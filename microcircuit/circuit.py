@@ -25,10 +25,9 @@ from __future__ import annotations
 import numbers
 
 from . import backend
-from .rules import FixedFeedback
+from .rules import FEEDBACKS, FixedFeedback
 
 MODES = ("rate", "spiking")
-FEEDBACKS = ("sign_concordant", "symmetric", "random", "direct")
 
 
 class ErrorCells:

@@ -34,7 +34,8 @@ any copy, byte-identical to the official archive or not:
     MNIST / Fashion-MNIST and (N, 3, 32, 32) for CIFAR-10 (that is, exactly the pixel bytes
     of the original files, in file order), followed by the N labels as one uint8 byte each.
 
-The bundled samples (``data/samples/<name>.npz``) are checked by the same definition.
+The bundled samples (``data/samples/<name>.npz`` in the repository, package data when
+installed) are checked by the same definition.
 """
 
 from __future__ import annotations
@@ -56,7 +57,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import resource
+
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
+"""The datasets, in the order the book and its tables take them."""
+
+LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+"""How the book names each dataset."""
 
 CLASSES = {
     "mnist": tuple(str(i) for i in range(10)),
@@ -484,8 +491,9 @@ def _load_full_uint8(name, split, data_dir, download, verify):
 
 
 def sample_path(name: str | None = None) -> Path:
-    """The folder of the bundled samples (``data/samples/`` in the repository), or one sample file."""
-    folder = _PACKAGE_DIR.parent / "data" / "samples"
+    """The folder of the bundled samples, or one sample file: package data of the installed
+    library, ``data/samples/`` in a checkout (:func:`microcircuit.files.resource`)."""
+    folder = resource("samples")
     return folder if name is None else folder / _spec(name)["sample"]["file"]
 
 
@@ -656,74 +664,3 @@ def verify_dataset(name: str, data_dir=None) -> dict:
         report["splits"][split] = entry
     report["ok"] = all(e["ok"] for e in report["splits"].values())
     return report
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def cli_info(out=print, verify: bool = True) -> int:
-    """Print each dataset, where it was found and whether its checksums hold; 0 if all good."""
-    status = 0
-    out(f"{ENV_DATA}={os.environ.get(ENV_DATA, '(not set)')}")
-    out(f"cache: {cache_dir()}")
-    out(f"samples: {sample_path()}")
-    for name in DATASETS:
-        rep = verify_dataset(name) if verify else find_dataset(name)
-        details = []
-        if not rep["found"]:
-            line = "not found (set MICROCIRCUIT_DATA or run `python -m microcircuit data fetch " \
-                   f"{name}`)"
-        elif not verify:
-            line = f"found in {rep['where']}: {rep['folder']} (checksums not checked)"
-        else:
-            checks = ", ".join(f"{s} {'ok' if e['ok'] else 'MISMATCH'}" for s, e in rep["splits"].items())
-            official = "byte-identical to official" if all(f["official"] for f in rep["files"].values()) \
-                else "content-verified copy"
-            line = f"found in {rep['where']}: {rep['folder']}; checksums: {checks} ({official})"
-            if not rep["ok"]:
-                status = 1
-                for s, e in rep["splits"].items():
-                    if not e["ok"]:
-                        detail = e["error"] or f"expected {e['expected_sha256']}, actual {e['sha256']}"
-                        details.append(f"  {s}: {detail}")
-        out(f"{name:14s} {line}")
-        for d in details:
-            out(d)
-        try:
-            _load_sample_uint8(name, "train")
-            _load_sample_uint8(name, "test")
-            out(f"{'':14s} sample: {sample_path(name).name} ok")
-        except (DatasetNotFoundError, DatasetCorruptError) as e:
-            status = 1
-            out(f"{'':14s} sample: {e}")
-    return status
-
-
-def cli_fetch(name: str, progress: bool = True, out=print) -> int:
-    """Download one dataset (or ``"all"``) into the cache; 0 on success, 1 on failure."""
-    names = DATASETS if name == "all" else (name,)
-    for n in names:
-        try:
-            paths = fetch(n, progress=progress)
-        except (DatasetNotFoundError, DatasetCorruptError) as e:
-            out(str(e))
-            return 1
-        out(f"{n}: {len(paths)} file(s) in {cache_dir() / n}")
-    return 0
-
-
-def add_data_subparser(subparsers) -> None:
-    """Register ``data info`` and ``data fetch NAME`` on an argparse subparsers object.
-
-    Each leaf sets ``func``; call ``sys.exit(args.func(args))``.
-    """
-    p = subparsers.add_parser("data", help="list, check and download the datasets")
-    sub = p.add_subparsers(dest="data_command", metavar="{info,fetch}")
-    sub.required = True
-    info = sub.add_parser("info", help="where each dataset is and whether its checksums hold")
-    info.add_argument("--no-verify", action="store_true", help="only locate, do not hash")
-    info.set_defaults(func=lambda a: cli_info(verify=not a.no_verify))
-    get = sub.add_parser("fetch", help="download a dataset into the cache")
-    get.add_argument("name", choices=DATASETS + ("all",))
-    get.add_argument("--no-progress", action="store_true", help="no progress bar")
-    get.set_defaults(func=lambda a: cli_fetch(a.name, progress=not a.no_progress))

@@ -1,4 +1,5 @@
-"""Files that are never half-written: every result and checkpoint goes through here."""
+"""Files: written atomically (every result and checkpoint goes through here), and found
+where the package is, installed or in a checkout (bundled samples and results, run folders)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,60 @@ def write_atomic(path, data: bytes | str) -> Path:
             os.remove(tmp)
         raise
     return path
+
+
+# --------------------------------------------------------------------- where things are
+ENV_RESULTS = "MICROCIRCUIT_RESULTS"
+ENV_RUNS = "MICROCIRCUIT_RUNS"
+RESOURCES = "resources"
+"""The folder of the installed package that holds the repository's ``data/`` (samples, results)."""
+
+
+def checkout_root() -> Path | None:
+    """The repository around the package when it runs from a checkout (``None`` when installed)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "data").is_dir() else None
+
+
+def resource(*parts: str) -> Path:
+    """A bundled file or folder (``resource("samples", "mnist.npz")``).
+
+    Installed, it is package data inside the wheel (``microcircuit/resources/``, found
+    through :mod:`importlib.resources`); in a checkout, the repository's ``data/`` folder.
+    """
+    from importlib.resources import files
+
+    bundled = files(__package__) / RESOURCES
+    if bundled.is_dir():
+        return Path(str(bundled.joinpath(*parts)))
+    root = checkout_root()
+    return (root / "data" if root else Path(str(bundled))).joinpath(*parts)
+
+
+def results_dir() -> Path:
+    """Where run logs and benchmarks live: ``$MICROCIRCUIT_RESULTS`` if set, else the bundled
+    ``results`` (the repository's ``data/results`` in a checkout)."""
+    env = os.environ.get(ENV_RESULTS)
+    return Path(env) if env else resource("results")
+
+
+def runs_dir() -> Path:
+    """Where checkpoints live (large, never bundled): ``$MICROCIRCUIT_RUNS``, else ``runs/`` in
+    the checkout, else ``runs/`` in the working folder."""
+    env = os.environ.get(ENV_RUNS)
+    root = checkout_root()
+    return Path(env) if env else (root / "runs" if root else Path.cwd() / "runs")
+
+
+def shown(path) -> str:
+    """``path`` relative to the checkout or the bundled data when inside them (no machine-specific
+    prefixes in the book), else as it is."""
+    for base, name in ((checkout_root(), None), (resource(), "data")):
+        if base is None:
+            continue
+        try:
+            rel = Path(path).resolve().relative_to(Path(base).resolve())
+        except ValueError:
+            continue
+        return str(Path(name, rel) if name else rel)
+    return str(path)

@@ -4,10 +4,10 @@ Full runs (:func:`microcircuit.training.run`) write ``<root>/<dataset>/<preset>/
 benchmarks (:func:`microcircuit.bench.run`) write ``<root>/bench/<name>.json``. This module
 reads them and never trains anything::
 
-    from microcircuit import report
-    results = report.load_results()            # data/results of the repository
+    from microcircuit import plots, report
+    results = report.load_results()            # the bundled results (data/results in a checkout)
     report.accuracy_table(results)             # a Table: list of dicts, shown as HTML
-    report.plot_learning_curves(results, "mnist")
+    plots.learning_curves(results, "mnist")    # figures of the results live in plots
 
     python -m microcircuit report --out data/results/REPORT.md
 
@@ -24,19 +24,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .plots import RULE_LABELS
-from .training import results_dir
+from . import rules as _rules
+from .data import DATASETS, LABELS
+from .files import results_dir, shown
+from .presets import own_settings, preset_for, runs_command
+from .rules import RULES
 
-RULE_ORDER = ("bp", "fa", "dfa", "scfa", "microcircuit")
-"""The five rules, in the order every table and figure lists them."""
-
-DATASET_ORDER = ("mnist", "fashion-mnist", "cifar10")
-DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
-ENV_RESULTS = "MICROCIRCUIT_RESULTS"
 MISSING = "missing"
 
 # Test error (%) of non-spiking networks in the BioTorch benchmark (Sanfiz and Akrout 2021),
-# as given in the project's model specification: (MNIST LeNet, Fashion-MNIST LeNet, CIFAR-10 ResNet-20).
+# as given in the project's model specification, per dataset in DATASETS order, on these networks:
+BIOTORCH_NETWORKS = ("LeNet", "LeNet", "ResNet-20")
 BIOTORCH_TEST_ERROR = (
     ("BP", 0.91, 9.20, 8.63),
     ("FA", 1.70, 13.06, 32.16),
@@ -44,20 +42,6 @@ BIOTORCH_TEST_ERROR = (
     ("sign-concordant (uniform)", 0.94, 9.69, 10.05),
     ("sign-concordant (fixed random)", 0.97, 9.61, 11.20),
 )
-
-
-def _shown(path) -> str:
-    """``path`` relative to the repository when inside it (no machine-specific prefixes in the book)."""
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path(__file__).resolve().parent.parent))
-    except ValueError:
-        return str(path)
-
-
-def rule_label(rule: str) -> str:
-    """Display name of a rule (``"scfa"`` -> ``"SC-FA"``); unknown names are kept."""
-    return RULE_LABELS.get(rule, rule)
 
 
 def _order(order):
@@ -87,7 +71,7 @@ class Results:
 
     def datasets(self) -> list[str]:
         """Datasets with at least one run, in book order."""
-        return sorted({r["dataset"] for r in self.runs}, key=_order(DATASET_ORDER))
+        return sorted({r["dataset"] for r in self.runs}, key=_order(DATASETS))
 
     def presets(self, dataset: str) -> list[str]:
         return sorted({r["preset"] for r in self.runs if r["dataset"] == dataset})
@@ -148,8 +132,8 @@ def load_results(root=None, seeds=(0,)) -> Results:
             "provenance": log.get("provenance", {}), "epochs": epochs,
             "wall_seconds": log.get("wall_seconds", sum(e.get("seconds", 0) for e in epochs)),
         })
-    res.runs.sort(key=lambda r: (_order(DATASET_ORDER)(r["dataset"]), r["preset"],
-                                 _order(RULE_ORDER)(r["rule"]), r["seed"]))
+    res.runs.sort(key=lambda r: (_order(DATASETS)(r["dataset"]), r["preset"],
+                                 _rules.order(r["rule"]), r["seed"]))
     for path in sorted((root / "bench").glob("*.json")):
         doc = _read_json(path, res.problems)
         if doc is None:
@@ -162,7 +146,7 @@ def load_results(root=None, seeds=(0,)) -> Results:
     return res
 
 
-def _as_results(results) -> Results:
+def as_results(results) -> Results:
     if isinstance(results, Results):
         return results
     return load_results(results)
@@ -235,12 +219,12 @@ def _angles(v):
     return " / ".join(f"{a:.1f}" for a in v)
 
 
-def _expected_pairs(res: Results, expected):
+def expected_pairs(res: Results, expected):
     pairs = [(r["dataset"], r["preset"]) for r in res.runs]
     for pair in expected or ():
         pairs.append(tuple(pair))
     seen, out = set(), []
-    for p in sorted(pairs, key=lambda p: (_order(DATASET_ORDER)(p[0]), p[1])):
+    for p in sorted(pairs, key=lambda p: (_order(DATASETS)(p[0]), p[1])):
         if p not in seen:
             seen.add(p)
             out.append(p)
@@ -253,22 +237,6 @@ def _missing_row(dataset, preset, rule):
             "best_accuracy": None, "best_epoch": None,
             "final_error_pct": None, "final_loss": None, "wall_seconds": None, "backend": None,
             "own_settings": None, "path": None}
-
-
-def own_settings(run: dict) -> dict | None:
-    """The settings in which a run differs from its preset in ``training.PRESETS`` (say, a
-    run made before the preset changed, or by hand with other options), as ``{key: run's
-    value}``; ``None`` when it differs in none, or its preset is unknown. Only settings the
-    run's config records are compared; planned ``epochs`` has its own column."""
-    from .training import PRESETS
-
-    if run["preset"] not in PRESETS:
-        return None
-    shared = {k: v for k, v in json.loads(json.dumps(PRESETS[run["preset"]])).items()
-              if k not in ("dataset", "epochs")}
-    config = run["config"]
-    own = {k: config[k] for k, v in shared.items() if k in config and config[k] != v}
-    return own or None
 
 
 def _settings(own: dict) -> str:
@@ -292,24 +260,24 @@ def accuracy_row(run: dict) -> dict:
         "final_loss": last.get("test_loss") if last else None,
         "wall_seconds": run.get("wall_seconds"),
         "backend": run["provenance"].get("backend"),
-        "own_settings": own_settings(run),
+        "own_settings": own_settings(run["preset"], run["config"]),
         "path": run["path"],
     }
 
 
 def _rows_by_pair(res: Results, rules, expected, row_fn, missing_fn, datasets=None):
     rows = []
-    for dataset, preset in _expected_pairs(res, expected):
+    for dataset, preset in expected_pairs(res, expected):
         if datasets is not None and dataset not in datasets:
             continue
         found = {r["rule"]: r for r in res.select(dataset, preset)}
-        names = list(rules or ()) + sorted((n for n in found if n not in (rules or ())), key=_order(RULE_ORDER))
+        names = list(rules or ()) + sorted((n for n in found if n not in (rules or ())), key=_rules.order)
         for rule in names:
             rows.append(row_fn(found[rule]) if rule in found else missing_fn(dataset, preset, rule))
     return rows
 
 
-def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None) -> Table:
+def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
     """Final and best test accuracy per dataset / preset / rule, epochs and wall time.
 
     results : :class:`Results` or a results folder (default :func:`results_dir`).
@@ -324,11 +292,11 @@ def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None)
     ``best_accuracy`` (fractions), ``best_epoch``,
     ``final_error_pct`` (test error, %), ``gap_to_bp_pct`` (test error minus BP's in the same
     dataset and preset, percentage points; only when both runs are ``done``), ``final_loss``, ``wall_seconds``, ``backend``,
-    ``own_settings`` (:func:`own_settings`), ``path``; ordered by
+    ``own_settings`` (:func:`microcircuit.presets.own_settings`), ``path``; ordered by
     dataset (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA,
     microcircuit).
     """
-    res = _as_results(results)
+    res = as_results(results)
     rows = _rows_by_pair(res, rules, expected, accuracy_row, _missing_row, datasets)
     # gaps only between finished runs: a run in progress is not comparable with a finished one
     bp_error = {(r["dataset"], r["preset"]): r["final_error_pct"] for r in rows
@@ -339,9 +307,9 @@ def accuracy_table(results=None, rules=RULE_ORDER, expected=None, datasets=None)
                               if base is not None and r["final_error_pct"] is not None and r["status"] == "done"
                               else None)
     columns = [
-        ("dataset", "dataset", lambda v: DATASET_LABELS.get(v, v)),
+        ("dataset", "dataset", lambda v: LABELS.get(v, v)),
         ("preset", "preset", str),
-        ("rule", "rule", rule_label),
+        ("rule", "rule", _rules.label),
         ("epochs", "epochs", lambda v: str(v)),
         ("final_accuracy", "final test acc. (%)", _pct),
         ("final_train_accuracy", "final train acc. (%)", _pct),
@@ -372,7 +340,7 @@ def alignment_row(run: dict) -> dict:
             "mean_deg": mean}
 
 
-def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None) -> Table:
+def alignment_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
     """Alignment with BP per run: the angle per plastic layer (input side first), in degrees.
 
     Rows: ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``, ``first_deg`` (after
@@ -381,7 +349,7 @@ def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None
     all share the output error; the spiking microcircuit's is a noisy estimate). Missing
     runs, ``expected`` and ``datasets`` as in :func:`accuracy_table`.
     """
-    res = _as_results(results)
+    res = as_results(results)
 
     def missing(dataset, preset, rule):
         return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
@@ -389,9 +357,9 @@ def alignment_table(results=None, rules=RULE_ORDER, expected=None, datasets=None
 
     rows = _rows_by_pair(res, rules, expected, alignment_row, missing, datasets)
     columns = [
-        ("dataset", "dataset", lambda v: DATASET_LABELS.get(v, v)),
+        ("dataset", "dataset", lambda v: LABELS.get(v, v)),
         ("preset", "preset", str),
-        ("rule", "rule", rule_label),
+        ("rule", "rule", _rules.label),
         ("first_deg", "angle to BP after epoch 1 (°, per layer)", _angles),
         ("final_deg", "angle to BP, last epoch (°, per layer)", _angles),
         ("mean_deg", "mean over epochs (°, per layer)", _angles),
@@ -405,7 +373,7 @@ def _network(r: dict):
     return r.get("network") or "-".join(str(v) for v in r.get("layers") or ()) or None
 
 
-def bench_table(results=None, rules=RULE_ORDER) -> Table:
+def bench_table(results=None, rules=RULES) -> Table:
     """Training throughput and peak memory from every ``bench/*.json``.
 
     Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``,
@@ -414,7 +382,7 @@ def bench_table(results=None, rules=RULE_ORDER) -> Table:
     T, batch size and network; ``None`` without a BP row), ``peak_array_mb``, ``peak_rss_mb``.
     Ordered by file, T, then rule.
     """
-    res = _as_results(results)
+    res = as_results(results)
     rows = []
     for doc in sorted(res.bench, key=lambda d: d["name"]):
         entries = [r for r in doc["results"] if isinstance(r, dict) and "rule" in r]
@@ -433,7 +401,7 @@ def bench_table(results=None, rules=RULE_ORDER) -> Table:
                 "peak_array_mb": r.get("peak_array_mb"), "peak_rss_mb": r.get("peak_rss_mb"),
             })
     columns = [
-        ("source", "file", str), ("backend", "backend", str), ("rule", "rule", rule_label), ("T", "T", str),
+        ("source", "file", str), ("backend", "backend", str), ("rule", "rule", _rules.label), ("T", "T", str),
         ("batch_size", "batch", str), ("layers", "network", str), ("samples_per_s", "samples/s", _num(0)),
         ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("peak_array_mb", "peak arrays (MB)", _num(1)),
         ("peak_rss_mb", "peak RSS (MB)", _num(0)),
@@ -443,7 +411,7 @@ def bench_table(results=None, rules=RULE_ORDER) -> Table:
 
 def provenance_table(results=None) -> Table:
     """Distinct provenance records of the runs: version, commit, backend, dtype, machine, data."""
-    res = _as_results(results)
+    res = as_results(results)
     seen = {}
     for run in res.runs:
         p = run["provenance"]
@@ -463,64 +431,22 @@ def provenance_table(results=None) -> Table:
 
 def biotorch_table() -> Table:
     """The BioTorch reference figures (test error %, non-spiking networks; Sanfiz and Akrout 2021)."""
-    rows = [{"method": m, "mnist": a, "fashion-mnist": b, "cifar10": c} for m, a, b, c in BIOTORCH_TEST_ERROR]
-    columns = [("method", "method", str), ("mnist", "MNIST, LeNet", _num(2)),
-               ("fashion-mnist", "Fashion-MNIST, LeNet", _num(2)), ("cifar10", "CIFAR-10, ResNet-20", _num(2))]
+    rows = [{"method": method, **dict(zip(DATASETS, errors))} for method, *errors in BIOTORCH_TEST_ERROR]
+    columns = [("method", "method", str)] + [(d, f"{LABELS[d]}, {net}", _num(2))
+                                             for d, net in zip(DATASETS, BIOTORCH_NETWORKS)]
     return Table(rows, columns, title="BioTorch benchmark, test error (%), non-spiking networks")
 
 
 # ----------------------------------------------------------------- missing results
-def preset_for(dataset: str) -> str | None:
-    """The library preset that trains ``dataset`` (``None`` if there is none).
-
-    A preset registered for the dataset wins; MNIST-like datasets (28x28 grey images) can
-    otherwise use ``mnist-mlp`` with ``--dataset``.
-    """
-    from .training import PRESETS
-
-    own = sorted(name for name, p in PRESETS.items() if p.get("dataset") == dataset)
-    if own:
-        return own[0]
-    if dataset in ("mnist", "fashion-mnist") and "mnist-mlp" in PRESETS:
-        return "mnist-mlp"
-    return None
-
-
-def train_command(dataset: str, rule: str, preset: str | None = None, root: str = "data/results") -> str | None:
-    """The command line that produces the one run ``<root>/<dataset>/<preset>/<rule>``.
-
-    ``preset`` defaults to :func:`preset_for`; ``None`` if no preset can train ``dataset``.
-    The checkpoint goes to ``runs/<preset>/<rule>.npz`` (large, not committed), the logs to
-    the results folder.
-    """
-    from .training import PRESETS
-
-    preset = preset or preset_for(dataset)
-    if preset is None:
-        return None
-    cmd = f"python -m microcircuit train --preset {preset}"
-    if PRESETS.get(preset, {}).get("dataset") != dataset:
-        cmd += f" --dataset {dataset}"
-    rule_opts = "--rule microcircuit --mode spiking --T-e 16" if rule == "microcircuit-spiking" else f"--rule {rule}"
-    return (f"{cmd} {rule_opts} --out {root}/{dataset}/{preset}/{rule} "
-            f"--checkpoint runs/{preset}/{rule}.npz --quiet")
-
-
-def regenerate_command(preset: str, rules=None) -> str:
-    """The command that runs (or resumes) every rule of ``preset``: ``scripts/full_runs.py``."""
-    cmd = f"python scripts/full_runs.py {preset}"
-    return cmd + (" --rules " + " ".join(rules) if rules else "")
-
-
 def missing_message(results=None, dataset: str | None = None, preset: str | None = None,
-                    rules=RULE_ORDER, commands=None) -> str:
+                    rules=RULES, commands=None) -> str:
     """Which runs are absent (``dataset``'s, or every dataset's) and the commands that produce them.
 
-    ``preset`` defaults to :func:`preset_for` of each dataset. ``commands`` replaces the
+    ``preset`` defaults to :func:`microcircuit.presets.preset_for` of each dataset. ``commands`` replaces the
     generated command lines.
     """
-    res = _as_results(results)
-    datasets = [dataset] if dataset else list(DATASET_ORDER)
+    res = as_results(results)
+    datasets = [dataset] if dataset else list(DATASETS)
     absent, lines = [], []
     for ds in datasets:
         pr = preset or preset_for(ds)
@@ -528,174 +454,37 @@ def missing_message(results=None, dataset: str | None = None, preset: str | None
         missing = [rule for rule in rules if rule not in have]
         absent += [(ds, rule) for rule in missing]
         if missing and pr is not None:
-            lines.append("  " + regenerate_command(pr, None if len(missing) == len(rules) else missing))
+            lines.append("  " + runs_command(pr, None if len(missing) == len(rules) else missing))
         elif missing:
             lines.append(f"  (no preset of the library trains {ds} yet)")
     if not absent:
-        return f"All runs are present in {_shown(res.root)}."
+        return f"All runs are present in {shown(res.root)}."
     if commands is not None:
         lines = ["  " + c for c in ([commands] if isinstance(commands, str) else commands)]
-    where = _shown(res.root) if res.root.is_dir() else f"{_shown(res.root)} (the folder does not exist)"
-    label = f" for {DATASET_LABELS.get(dataset, dataset)}" if dataset else ""
+    where = shown(res.root) if res.root.is_dir() else f"{shown(res.root)} (the folder does not exist)"
+    label = f" for {LABELS.get(dataset, dataset)}" if dataset else ""
     head = f"Results missing{label} in {where}: {len(absent)} of {len(datasets) * len(rules)} runs absent."
     tail = ("Then `python -m microcircuit report --out data/results/REPORT.md` and rebuild the book. "
-            "The script resumes interrupted runs.")
+            "The command resumes interrupted runs.")
     return "\n".join([head, "Produce them with:", *lines, tail])
-
-
-# ------------------------------------------------------------------------ figures
-def _figure(*args, **kwargs):
-    from .plots import figure
-
-    return figure(*args, **kwargs)
-
-
-def _color(rule):
-    from .plots import RULE_COLORS
-
-    return RULE_COLORS.get(rule, RULE_COLORS.get(rule.split("-")[0], "0.5"))
-
-
-RULE_STYLES = {"microcircuit": "--", "microcircuit-spiking": ":"}
-
-
-def _pick_preset(res: Results, dataset: str, preset):
-    if preset is not None:
-        return preset
-    presets = res.presets(dataset)
-    if not presets:
-        raise ValueError(f"no runs for dataset {dataset!r} in {_shown(res.root)}:\n{missing_message(res, dataset)}")
-    return presets[0]
-
-
-def plot_learning_curves(results=None, dataset: str = "mnist", preset: str | None = None,
-                         metric: str = "test_accuracy", rules=None, ax=None):
-    """Test accuracy (%) (or ``metric="train_accuracy"`` / ``"train_loss"`` / ``"test_loss"``)
-    against epoch, one line per rule.
-
-    Returns the matplotlib Figure. ``preset`` defaults to the dataset's first preset.
-    """
-    res = _as_results(results)
-    preset = _pick_preset(res, dataset, preset)
-    fig, ax = (ax.figure, ax) if ax is not None else _figure(figsize=(6, 3.6))
-    labels = {"test_accuracy": "test accuracy (%)", "train_accuracy": "training accuracy (%)",
-              "train_loss": "training loss (spiking error, nats)",
-              "test_loss": "test loss (spiking error, nats)"}
-    for run in res.select(dataset, preset, rules):
-        pts = [(e["epoch"], e[metric]) for e in run["epochs"] if e.get(metric) is not None]
-        if not pts:
-            continue
-        xs, ys = zip(*pts)
-        if metric in ("test_accuracy", "train_accuracy"):
-            ys = [100 * v for v in ys]
-        ax.plot(xs, ys, RULE_STYLES.get(run["rule"], "-"), color=_color(run["rule"]),
-                marker="o" if len(xs) < 12 else None, ms=3, label=rule_label(run["rule"]))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(labels.get(metric, metric))
-    ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)} ({preset})")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(frameon=False, fontsize="small")
-    return fig
-
-
-def plot_accuracy_overview(results=None, datasets=None, rules=None):
-    """Test accuracy (%) against epoch, one panel per (dataset, preset) with runs; ``None`` if none."""
-    res = _as_results(results)
-    pairs = [p for p in _expected_pairs(res, None) if datasets is None or p[0] in datasets]
-    if not pairs:
-        return None
-    cols = min(len(pairs), 3)
-    rows = -(-len(pairs) // cols)
-    fig, axes = _figure(rows, cols, figsize=(3.6 * cols + 0.4, 2.9 * rows), squeeze=False)
-    for ax, (dataset, preset) in zip(axes.ravel(), pairs):
-        plot_learning_curves(res, dataset, preset, rules=rules, ax=ax)
-        ax.title.set_fontsize("medium")
-    for ax in axes.ravel()[len(pairs):]:
-        ax.axis("off")
-    return fig
-
-
-def plot_alignment(results=None, dataset: str = "mnist", preset: str | None = None, rules=None,
-                   include_output: bool = False):
-    """Angle (degrees) between each rule's update and BP's against epoch, one panel per layer.
-
-    The output layer is left out unless ``include_output``: its update is the same for every
-    rule (0 degrees). Returns the matplotlib Figure.
-    """
-    res = _as_results(results)
-    preset = _pick_preset(res, dataset, preset)
-    runs = [r for r in res.select(dataset, preset, rules) if any(e.get("alignment_deg") for e in r["epochs"])]
-    n_layers = max((len(e["alignment_deg"]) for r in runs for e in r["epochs"] if e.get("alignment_deg")), default=1)
-    shown = list(range(n_layers if include_output else max(n_layers - 1, 1)))
-    fig, axes = _figure(1, len(shown), figsize=(3.4 * len(shown) + 0.6, 3.2), squeeze=False, sharey=True)
-    for ax, k in zip(axes[0], shown):
-        for run in runs:
-            pts = [(e["epoch"], e["alignment_deg"][k]) for e in run["epochs"]
-                   if e.get("alignment_deg") and len(e["alignment_deg"]) > k]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, RULE_STYLES.get(run["rule"], "-"), color=_color(run["rule"]),
-                        label=rule_label(run["rule"]))
-        ax.axhline(90, color="0.6", lw=0.8, ls=":")
-        ax.set_ylim(-3, 120)
-        ax.set_xlabel("epoch")
-        ax.set_title(f"layer {k + 1}" + (" (output)" if k == n_layers - 1 else ""))
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("angle to BP update (degrees)")
-    if runs:
-        axes[0][-1].legend(frameon=False, fontsize="small")
-    fig.suptitle(f"Alignment with backpropagation, {DATASET_LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
-    return fig
-
-
-def plot_bench(results=None, source: str | None = None, T: int | None = None, ax=None):
-    """Training throughput (samples/s) per rule from one benchmark file, as bars.
-
-    ``source`` defaults to the first file that measured BP (this library's rules, rather than
-    an external baseline such as ``bptt-snntorch``); ``T`` to that file's first.
-    """
-    res = _as_results(results)
-    rows = bench_table(res)
-    if source is None and rows:
-        ours = [r["source"] for r in rows if r["rule"] == "bp"]
-        source = ours[0] if ours else rows[0]["source"]
-    rows = [r for r in rows if r["source"] == source]
-    if T is None and rows:
-        T = rows[0]["T"]
-    rows = [r for r in rows if r["T"] == T]
-    fig, ax = (ax.figure, ax) if ax is not None else _figure(figsize=(5, 3))
-    ax.bar([rule_label(r["rule"]) for r in rows], [r["samples_per_s"] for r in rows],
-           color=[_color(r["rule"]) for r in rows])
-    ax.set_ylabel("training throughput (samples/s)")
-    ax.set_xlabel("rule")
-    ax.tick_params(axis="x", labelrotation=30)
-    if not rows:
-        ax.set_title("no benchmark results")
-        return fig
-    network = rows[0]["layers"]
-    where = source.removesuffix(f"-{network}")  # "cpu-cifar10-conv-cpu" names the network twice
-    ax.set_title(f"{where}: {network}, T = {T}, batch {rows[0]['batch_size']}")
-    return fig
 
 
 # ------------------------------------------------------------------------ report
 def report_markdown(results=None) -> str:
     """The whole report as markdown: accuracy, alignment, speed, provenance, BioTorch reference."""
-    res = _as_results(results)
+    res = as_results(results)
     parts = ["# Results", "",
-             (f"Generated by `python -m microcircuit report` from `{_shown(res.root)}`. Every number below is read "
+             (f"Generated by `python -m microcircuit report` from `{shown(res.root)}`. Every number below is read "
               "from the logs that the runs wrote (`log.json`, `bench/*.json`)."), ""]
     if not res.runs:
         parts += ["No training runs found.", "", "```", missing_message(res), "```", ""]
     else:
         parts += ["## Test accuracy", "",
                   ("All rules of a preset share its seed, data and settings; *own settings* names any in "
-                   "which a run differs from its preset in `microcircuit/training.py` (none should). "
+                   "which a run differs from its preset in `microcircuit/presets.py` (none should). "
                    "*Final train acc.* is the accuracy on the first 10,000 training images, evaluated as the "
                    "test set is (no augmentation): far above the test accuracy means overfitting; close to it, "
-                   "and itself low, means the network underfits (for runs that predate this measurement it was added to the "
-                   "last epoch from the final checkpoint, `scripts/backfill_train_accuracy.py`)."), "",
+                   "and itself low, means the network underfits."), "",
                   accuracy_table(res).markdown(), "",
                   "## Alignment with backpropagation", "",
                   ("Angle between each rule's weight update and BP's on the same mini-batch, per plastic "
@@ -714,28 +503,3 @@ def report_markdown(results=None) -> str:
     if res.problems:
         parts += ["## Unreadable files", ""] + [f"- {p}" for p in res.problems] + [""]
     return "\n".join(parts)
-
-
-def cmd_report(args) -> int:
-    """``python -m microcircuit report``: write the markdown report to ``--out`` or stdout."""
-    res = load_results(args.root)
-    text = report_markdown(res)
-    if args.out:
-        from .training import write_atomic
-
-        write_atomic(args.out, text)
-        print(f"wrote {args.out}: {len(res.runs)} runs, {len(res.bench)} benchmark files", file=sys.stderr)
-    else:
-        print(text)
-    for p in res.problems:
-        print(f"warning: skipped {p}", file=sys.stderr)
-    return 0
-
-
-def add_report_subparser(subparsers) -> None:
-    """Register ``report [--root DIR] [--out FILE]`` on an argparse subparsers object (sets ``func``)."""
-    p = subparsers.add_parser("report", help="tables of the results in data/results as markdown")
-    p.add_argument("--root", default=None, help=f"results folder (default: ${ENV_RESULTS} or data/results)")
-    p.add_argument("--out", help="write the markdown here (default: print it)")
-    p.set_defaults(func=cmd_report)
-

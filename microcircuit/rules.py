@@ -20,6 +20,12 @@ In code a feedback kernel ``K`` has the shape of ``W``, and ``B = K^T``; conv la
 ``K`` by transposed convolution. The fifth rule, ``microcircuit``, computes SC-FA's updates
 with explicit error cells and lives in :mod:`microcircuit.circuit`.
 
+The rule registry :data:`REGISTRY` (bottom of this module) is the one place that names the
+rules: each entry's factory, display label, colour and line style, and the ``Network``
+settings a run of it uses (``microcircuit-spiking`` is the microcircuit in spiking mode).
+Every other module reads it: :data:`RULES` (what ``Network(rule=...)`` accepts),
+:data:`RUN_RULES` (what a preset runs), :func:`make_rule`, :func:`label`, :func:`color`.
+
 ``updates(layers, e)`` takes the output error ``e = -dE/dr^L`` and returns, per layer, the
 update per unit learning rate ``(-delta^T r_pre, -mean(delta))`` (``None`` for pooling).
 """
@@ -27,10 +33,16 @@ update per unit learning rate ``(-delta^T r_pre, -mean(delta))`` (``None`` for p
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from . import backend
+
+
+FEEDBACKS = ("sign_concordant", "symmetric", "random", "direct")
+"""The feedback wirings (:class:`FixedFeedback`); the first three are layer to layer."""
 
 
 def sign_concordant(W, M):
@@ -121,13 +133,12 @@ class FeedbackAlignment(FixedFeedback):
     ``"sign_concordant"`` (``|M| (.) sign(W)``: scfa).
     """
 
-    FEEDBACKS = {"symmetric": "bp", "random": "fa", "sign_concordant": "scfa"}
-
     def __init__(self, feedback: str = "sign_concordant"):
-        if feedback not in self.FEEDBACKS:
-            raise ValueError(f"unknown feedback {feedback!r}: choose one of {tuple(self.FEEDBACKS)}")
+        names = {e.feedback: n for n, e in REGISTRY.items() if e.feedback and e.feedback != "direct"}
+        if feedback not in names:
+            raise ValueError(f"unknown feedback {feedback!r}: choose one of {tuple(names)}")
         self.feedback = feedback
-        self.name = self.FEEDBACKS[feedback]
+        self.name = names[feedback]
 
     def local_errors(self, layers, e):
         """``delta^l`` for every plastic layer (``None`` for pooling), from ``e = -dE/dr^L``."""
@@ -164,3 +175,93 @@ class DirectFeedbackAlignment(FixedFeedback):
 
     def updates(self, layers, e):
         return descent_updates(layers, self.local_errors(layers, e))
+
+
+# ----------------------------------------------------------------------- the registry
+def _microcircuit(mode="rate", T_e=32, feedback=None, seed=0):
+    # circuit builds on FixedFeedback above, so it is imported when a microcircuit is made
+    from .circuit import Microcircuit
+
+    return Microcircuit(mode=mode, T_e=T_e, feedback=feedback or "sign_concordant", seed=seed)
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """One rule of the book: how to build it and how tables and figures show it.
+
+    ``make(mode, T_e, feedback, seed)`` builds the :class:`Rule` (``None`` for a variant,
+    which runs another entry with other settings); ``network`` holds the ``Network`` settings
+    a run of this entry uses; ``options`` the ``Network`` settings only this rule reads;
+    ``feedback`` the wiring of a fixed-feedback rule.
+    """
+
+    name: str
+    label: str
+    color: str
+    make: Callable | None
+    network: dict = field(default_factory=dict)
+    options: tuple = ()
+    feedback: str | None = None
+    style: str = "-"
+
+
+def _fixed(feedback):
+    return lambda **_: FeedbackAlignment(feedback)
+
+
+REGISTRY = {e.name: e for e in (
+    RuleEntry("bp", "BP", "#000000", _fixed("symmetric"), feedback="symmetric"),
+    RuleEntry("fa", "FA", "#ff7f0e", _fixed("random"), feedback="random"),
+    RuleEntry("dfa", "DFA", "#9467bd", lambda **_: DirectFeedbackAlignment(), feedback="direct"),
+    RuleEntry("scfa", "SC-FA", "#2ca02c", _fixed("sign_concordant"), feedback="sign_concordant"),
+    RuleEntry("microcircuit", "microcircuit", "#d62728", _microcircuit, options=("mode", "T_e", "feedback"),
+              style="--"),
+    RuleEntry("microcircuit-spiking", "microcircuit (spiking)", "#d62728", None,
+              network={"rule": "microcircuit", "mode": "spiking", "T_e": 16}, style=":"),
+)}
+"""Every rule by name, in the order tables and figures list them."""
+
+RULES = tuple(name for name, e in REGISTRY.items() if e.make is not None)
+"""The rules ``Network(rule=...)`` builds: bp, fa, dfa, scfa, microcircuit."""
+
+RUN_RULES = tuple(REGISTRY)
+"""The rules a preset runs: the five and ``microcircuit-spiking``."""
+
+
+def entry(name: str) -> RuleEntry:
+    """The registry entry ``name``; a ValueError naming the choices for an unknown one."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown rule {name!r}: choose one of {RUN_RULES}")
+    return REGISTRY[name]
+
+
+def make_rule(name: str, mode: str = "rate", T_e: int = 32, feedback: str | None = None, seed=0) -> Rule:
+    """The rule called ``name`` (one of :data:`RULES`), built by its registry entry."""
+    if name not in RULES:
+        raise ValueError(f"unknown rule {name!r}: choose one of {RULES}")
+    return REGISTRY[name].make(mode=mode, T_e=T_e, feedback=feedback, seed=seed)
+
+
+def network_settings(name: str) -> dict:
+    """The ``Network`` settings of a run of ``name``: ``{"rule": name}``, or a variant's."""
+    return dict(entry(name).network or {"rule": name})
+
+
+def label(name: str) -> str:
+    """Display name (``"scfa"`` -> ``"SC-FA"``); unknown names are kept."""
+    return REGISTRY[name].label if name in REGISTRY else name
+
+
+def color(name: str, default: str = "0.5") -> str:
+    """The rule's colour in every figure (``default`` for unknown names)."""
+    return REGISTRY[name].color if name in REGISTRY else default
+
+
+def style(name: str) -> str:
+    """The rule's matplotlib line style (``"-"`` for unknown names)."""
+    return REGISTRY[name].style if name in REGISTRY else "-"
+
+
+def order(name: str):
+    """Sort key: registry order first, unknown names after, alphabetically."""
+    return (list(REGISTRY).index(name) if name in REGISTRY else len(REGISTRY), name)

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 
 from . import training
+from .presets import preset
+from .rules import RUN_RULES
 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -39,13 +41,13 @@ class Task:
 
 def tasks(presets, rules, seeds) -> list[Task]:
     """Every (preset, rule, seed), preset by preset and seed by seed; ``rules="all"`` means
-    every rule a preset runs (:data:`microcircuit.training.PRESET_RULES`)."""
-    rules = training.PRESET_RULES if rules in ("all", ["all"], ("all",)) else tuple(rules)
+    every rule a preset runs (:data:`microcircuit.rules.RUN_RULES`)."""
+    rules = RUN_RULES if rules in ("all", ["all"], ("all",)) else tuple(rules)
     for name in presets:
-        training.preset(name)  # unknown names fail here, before any work starts
+        preset(name)  # unknown names fail here, before any work starts
     for rule in rules:
-        if rule not in training.PRESET_RULES:
-            raise ValueError(f"unknown rule {rule!r}: choose from {', '.join(training.PRESET_RULES)} or all")
+        if rule not in RUN_RULES:
+            raise ValueError(f"unknown rule {rule!r}: choose from {', '.join(RUN_RULES)} or all")
     for seed in seeds:
         if not (isinstance(seed, int) and seed >= 0):
             raise ValueError(f"seeds must be ints >= 0, got {seed!r}")

@@ -27,90 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, backend
-from .files import write_atomic
-from .layers import spec_from_dict
+from . import backend, data
+from ._version import __version__
+from .config import is_dense
+from .files import results_dir, runs_dir, write_atomic
 from .network import DivergenceError, Network
-
-_MLP = dict(T=8, epochs=20, batch_size=64, optimizer="adam", lr=1e-3, lr_schedule="cosine",
-            surrogate="fast_sigmoid", output_scale=8.0, augment=2)
-_CONV = dict(T=4, batch_size=64, optimizer="adam", lr=3e-4, lr_schedule="cosine", surrogate="fast_sigmoid",
-             output_scale=8.0, augment=2)
-
-PRESETS = {
-    "mnist-mlp": dict(_MLP, dataset="mnist", layers=[784, 800, 10]),
-    "mnist-mlp2": dict(_MLP, dataset="mnist", layers=[784, 800, 800, 10]),
-    # Fashion-MNIST's items are centred: shifts made the MLP underfit (87.6 % test with
-    # augment=2 vs 89.7 % validation accuracy after 10 epochs without, T=8; T=16 no better)
-    "fashion-mlp": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 10], augment=0),
-    "fashion-mlp2": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 800, 10], augment=0),
-    # CIFAR-10: with weight_scale=1 the deep layers start almost silent (mean rates 0.13,
-    # 0.025, 0.001, 0, 0 on sample images) and bp drove conv3 into saturation and the dense
-    # layer silent: its test accuracy collapsed (38.7 -> 30.2 % by epoch 3 at lr 1e-3, and
-    # 51.3 -> 29.6 % by epoch 6 at lr 5e-4) while the microcircuit kept learning. With
-    # weight_scale=2 every layer starts active and bp stays stable even at lr 3e-3: validation
-    # accuracy after 3 epochs 40.8 % vs 24.0 % with weight_scale=1 (`python scripts/
-    # probe_preset.py cifar10-conv-cpu --rule bp --set lr=3e-3 lr_schedule=constant
-    # warmup=0.1 weight_scale=2`, or =1). Plus a short warm-up and left-right flips.
-    # Over full runs, lr 1e-3 was still too high: bp's test accuracy peaked at 58.3 % at
-    # epoch 4, then fell to 48.5 % by epoch 7 (train loss 1.35 -> 1.60), with 41 % of its
-    # dense-256 cells silent on all of 500 test images and mean surrogate gain 0.016; the
-    # microcircuit's peaked at 64.0 % at epoch 12 and slid to 62.8 % by epoch 15 (train loss
-    # 1.145 -> 1.175) as its weights kept growing (rms of conv2/conv3/dense 0.18/0.15/0.09 at
-    # epoch 9, 0.22/0.19/0.11 at 15) and its dense layer's silent cells rose from 4 % (epoch
-    # 7) to 10 %, gain 0.19 -> 0.08 (those logs: commits 19e68f9 and 0458e5c). At 3e-4 both
-    # stay active: at bp's epoch 15 and the microcircuit's epoch 8, the dense layer has 3 % and
-    # 2 % silent cells, gain 0.24 and 0.29, weight rms 0.14/0.11/0.06 and 0.13/0.09/0.05.
-    "cifar10-conv-cpu": dict(
-        _CONV, dataset="cifar10", epochs=30, weight_scale=2.0, warmup=0.05, flip=True,
-        layers=[[3, 32, 32], {"type": "Conv", "channels": 32, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Pool", "size": 2, "kind": "avg"},
-                {"type": "Conv", "channels": 64, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Pool", "size": 2, "kind": "avg"},
-                {"type": "Conv", "channels": 128, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Pool", "size": 2, "kind": "avg"}, 256, 10],
-    ),
-    "cifar10-conv-gpu": dict(
-        _CONV, dataset="cifar10", epochs=60, T=6, weight_scale=2.0, warmup=0.05, flip=True,
-        layers=[[3, 32, 32], {"type": "Conv", "channels": 64, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Conv", "channels": 64, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Pool", "size": 2, "kind": "avg"},
-                {"type": "Conv", "channels": 128, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Conv", "channels": 128, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Pool", "size": 2, "kind": "avg"},
-                {"type": "Conv", "channels": 256, "kernel": 3, "stride": 1, "padding": 1},
-                {"type": "Pool", "size": 2, "kind": "avg"}, 512, 10],
-    ),
-}
-"""Named settings for the command line (``--preset``): the dataset plus ``Network`` keyword
-arguments, the same for every rule. Layers are JSON-friendly: an input shape list, dicts for
-``Conv``/``Pool``, ints."""
-
-PRESET_RULES = ("bp", "fa", "dfa", "scfa", "microcircuit", "microcircuit-spiking")
-"""The rules a preset runs (``run_preset``): the five of ``Network`` and the spiking microcircuit."""
-
-
-def results_dir() -> Path:
-    """Where run logs live: ``$MICROCIRCUIT_RESULTS`` if set, else the repository's ``data/results``."""
-    env = os.environ.get("MICROCIRCUIT_RESULTS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "data" / "results"
-
-
-def runs_dir() -> Path:
-    """Where checkpoints live (large, not committed): ``$MICROCIRCUIT_RUNS`` or the repository's ``runs``."""
-    env = os.environ.get("MICROCIRCUIT_RUNS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "runs"
-
-
-def preset(name: str) -> dict:
-    """A copy of the preset ``name`` (dataset plus ``Network`` keyword arguments)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}: choose one of {sorted(PRESETS)}")
-    out = json.loads(json.dumps(PRESETS[name]))
-    out["layers"] = [spec_from_dict(s) if isinstance(s, dict) else (tuple(s) if isinstance(s, list) else s)
-                     for s in out["layers"]]
-    return out
-
+from .presets import preset, run_settings
 
 def git_commit() -> str | None:
     """The commit of the library's checkout, if it is one (``None`` for an installed wheel)."""
@@ -222,12 +144,12 @@ def run(
         log = {"epochs": []}
     if net.epoch_ >= epochs:
         return log
-    prov = provenance(net.config["seed"], dataset, data_checksum)
+    prov = provenance(net.config.seed, dataset, data_checksum)
     prov["data_subset"] = data_subset
     prov["train_samples"] = int(train[0].shape[0])
     prov["test_samples"] = None if test is None else int(test[0].shape[0])
     prov["train_eval_samples"] = min(int(train_eval_samples), prov["train_samples"])
-    log["config"] = net.config
+    log["config"] = net.config.to_dict()
     log.setdefault("provenance", prov)
     log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov})
     log["status"] = "running"
@@ -268,21 +190,6 @@ def run(
     return log
 
 
-def run_settings(name: str, rule: str, *, seed: int = 0) -> tuple[str, int, dict]:
-    """``(dataset, epochs, settings)`` of one rule on a preset: ``settings`` are the
-    ``Network`` keyword arguments; ``"microcircuit-spiking"`` is the microcircuit in spiking
-    mode with ``T_e=16``."""
-    if rule not in PRESET_RULES:
-        raise ValueError(f"unknown rule {rule!r}: choose one of {PRESET_RULES}")
-    settings = preset(name)
-    dataset, epochs = settings.pop("dataset"), settings.pop("epochs")
-    spiking = rule == "microcircuit-spiking"
-    settings.update(rule="microcircuit" if spiking else rule, seed=seed)
-    if spiking:
-        settings.update(mode="spiking", T_e=16)
-    return dataset, epochs, settings
-
-
 def run_paths(name: str, rule: str, seed: int = 0, *, results=None, runs=None) -> tuple[Path, Path]:
     """``(log folder, checkpoint)`` of one (preset, rule, seed) run.
 
@@ -308,16 +215,13 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
                results=None, runs=None, source: str = "full", epochs: int | None = None) -> dict:
     """Run (or resume) one rule on a preset, where the book looks for it.
 
-    ``rule`` is one of the rules or ``"microcircuit-spiking"`` (the microcircuit in spiking
-    mode, ``T_e=16``). The log and checkpoint go to :func:`run_paths`. A run whose log says
+    ``rule`` is a name of the rule registry (:data:`microcircuit.rules.RUN_RULES`). The log and checkpoint go to :func:`run_paths`. A run whose log says
     it is done is returned as it is (its checkpoint, not committed, may be absent); a log
     that holds epochs but has lost its checkpoint is refused, never overwritten.
     ``source="sample"`` trains on the bundled sample (tests); ``epochs`` overrides the
-    preset's. This is what ``python -m microcircuit sweep`` and the ``full`` tier of the
-    chapters call.
+    preset's. This is what ``python -m microcircuit runs`` and ``sweep`` and the ``full``
+    tier of the chapters call.
     """
-    from . import data
-
     dataset, preset_epochs, settings = run_settings(name, rule, seed=seed)
     epochs = preset_epochs if epochs is None else epochs
     out, checkpoint = run_paths(name, rule, seed, results=results, runs=runs)
@@ -329,7 +233,7 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
             raise FileExistsError(
                 f"{out / 'log.json'} holds {len(log['epochs'])} epochs but its checkpoint {checkpoint} is "
                 f"missing, so the run cannot continue: move that folder away to start it again")
-    flatten = all(isinstance(v, int) for v in settings["layers"])
+    flatten = is_dense(settings["layers"])
     train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
     test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
     checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")

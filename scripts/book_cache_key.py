@@ -5,7 +5,7 @@ an edit to ``microcircuit/*.py`` the book would show outputs of the old library.
 (run by ``make book`` before ``jupyter-book build``) hashes everything the chapters'
 outputs depend on besides their own code:
 
-- the library's source, ``microcircuit/*.py`` and ``microcircuit/registry.json``;
+- the library's source, ``microcircuit/**/*.py`` and ``microcircuit/registry.json``;
 - the stored results the result chapters plot, ``data/results/**`` (if present);
 - the run tier ``$MICROCIRCUIT_TIER`` (default ``book``) and the backend/dtype switches;
 
@@ -35,7 +35,7 @@ ENV_VARS = ("MICROCIRCUIT_TIER", "MICROCIRCUIT_BACKEND", "MICROCIRCUIT_DTYPE")
 
 def inputs() -> list[Path]:
     """Files whose content the executed chapters depend on, besides their own code."""
-    files = sorted((ROOT / "microcircuit").glob("*.py")) + [ROOT / "microcircuit" / "registry.json"]
+    files = sorted((ROOT / "microcircuit").rglob("*.py")) + [ROOT / "microcircuit" / "registry.json"]
     results = ROOT / "data" / "results"
     if results.is_dir():
         files += sorted(p for p in results.rglob("*") if p.is_file())

@@ -34,9 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from microcircuit import data
 
-# examples per split; stratified, so divisible by the 10 classes. CIFAR-10 compresses
-# poorly (about 2.8 kB per image), hence fewer training images to keep data/ small.
-COUNTS = {"mnist": (2000, 500), "fashion-mnist": (2000, 500), "cifar10": (1000, 500)}
+# examples per split (train, test) of each dataset in data.DATASETS order (mnist, fashion-mnist,
+# cifar10); stratified, so divisible by the 10 classes. CIFAR-10 compresses poorly (about
+# 2.8 kB per image), hence fewer training images to keep data/ small.
+COUNTS = dict(zip(data.DATASETS, ((2000, 500), (2000, 500), (1000, 500))))
 
 
 def stratified(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

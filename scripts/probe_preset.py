@@ -9,14 +9,16 @@ test set), and per plastic layer, input side first, over the last evaluation bat
 1,000 validation images): the mean rate, the fraction of cells silent on every one of them,
 and the mean surrogate gain. A layer whose gain falls towards 0 has saturated or fallen
 silent; no error reaches it any more. This is how the CIFAR-10 presets' ``weight_scale``
-was chosen (see the comment in ``training.PRESETS``).
+was chosen (see ``docs/decisions.md``).
 """
 
 import argparse
 import ast
 import time
 
-from microcircuit import Network, data, training
+from microcircuit import Network, data, presets
+from microcircuit.config import is_dense
+from microcircuit.rules import RUN_RULES
 
 
 def _value(text):
@@ -40,7 +42,7 @@ def layer_stats(net):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset")
-    parser.add_argument("--rule", default="microcircuit", choices=training.PRESET_RULES)
+    parser.add_argument("--rule", default="microcircuit", choices=RUN_RULES)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Network settings")
     parser.add_argument("--train", type=int, default=10000)
     parser.add_argument("--val", type=int, default=2000)
@@ -48,11 +50,11 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    dataset, _, settings = training.run_settings(args.preset, args.rule, seed=args.seed)
+    dataset, _, settings = presets.run_settings(args.preset, args.rule, seed=args.seed)
     for item in args.set:
         key, _, text = item.partition("=")
         settings[key] = _value(text)
-    flatten = all(isinstance(v, int) for v in settings["layers"])
+    flatten = is_dense(settings["layers"])
     x, y = data.load_dataset(dataset, "train", flatten=flatten)
     if args.train + args.val > x.shape[0]:
         raise SystemExit(f"--train + --val must be at most {x.shape[0]}")

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,3 +20,12 @@ def load_script():
         return module
 
     return load
+
+
+def toy(n: int, seed: int = 0):
+    """A small 4-class problem on 16 inputs that every rule learns in a few epochs
+    (``from conftest import toy``)."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 16)).astype(np.float32)
+    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int) + 2 * (x[:, 0] > 0.5)
+    return x, y

@@ -2,8 +2,8 @@
 
 import pytest
 
-from microcircuit import bench, training
-from microcircuit.__main__ import main
+from microcircuit import bench, presets
+from microcircuit.cli import main
 
 
 def test_peak_array_memory_does_not_grow_with_T():
@@ -31,7 +31,7 @@ def test_default_network_is_the_mnist_preset_that_cpu_json_measured():
 
 def test_preset_network_with_overrides():
     settings = bench.network_settings("cifar10-conv-cpu", T=2, batch_size=4)
-    ref = training.preset("cifar10-conv-cpu")
+    ref = presets.preset("cifar10-conv-cpu")
     assert (settings["T"], settings["batch_size"]) == (2, 4)
     assert settings["layers"] == ref["layers"] and settings["weight_scale"] == ref["weight_scale"] == 2.0
     r = bench.measure("scfa", T=1, batch_size=2, batches=1, warmup=1, repeats=1, preset="cifar10-conv-cpu")

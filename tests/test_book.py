@@ -167,10 +167,10 @@ def test_error_phase_widget_needs_a_microcircuit():
 
 def test_hebbian_and_alignment_widgets():
     w = widgets.hebbian_widget(values=(-0.5, 0.0, 0.5))
-    assert w.static.n_frames == 3
+    assert w.static.n_frames == 3 and "apical" in w.static.label
     history = {"fa": [[80.0, 0.0], [60.0, 0.0]], "scfa": [[50.0, 0.0], [40.0, 0.0]]}
     meter = widgets.alignment_meter(history)
-    assert meter.static.n_frames == 2 and meter.static.labels == ["0", "1"]
+    assert meter.static.n_frames == 2 and meter.static.labels == ["0", "1"] and meter.static.start == 1
     fig = plots.convergence([1, 4, 16], {"layer 1": [0.4, 0.2, 0.1]})
     assert fig.axes[0].get_xscale() == "log"
 
@@ -184,7 +184,7 @@ def test_config_fails_on_errors_and_hides_inert_widgets():
     overrides = config["sphinx"]["config"]["nb_mime_priority_overrides"]
     assert ["*", "application/vnd.jupyter.widget-view+json", None] in overrides
     assert config["sphinx"]["config"]["nb_ipywidgets_js"] == {}
-    for pattern in (".venv", "tests", "data", "microcircuit", "scripts", "README.md", "runs"):
+    for pattern in (".venv", "tests", "data", "microcircuit", "scripts", "docs", "README.md", "runs"):
         assert pattern in config["exclude_patterns"]
     assert config["launch_buttons"]["binderhub_url"] and config["launch_buttons"]["colab_url"]
 

@@ -3,8 +3,10 @@
 
 import numpy as np
 import pytest
+from conftest import toy
 
 from microcircuit import Conv, DivergenceError, Network, Pool, backend
+from microcircuit.augment import augment
 from microcircuit.encoding import spike_train
 from microcircuit.neurons import LIFParameters, constant_input_spike_count, simulate, surrogate_gain
 
@@ -128,16 +130,9 @@ def test_pool_backward_is_adjoint_of_pooling(kind):
 
 
 # ----------------------------------------------------------------- learning
-def _toy(n=400, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 16)).astype(np.float32)
-    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int) + 2 * (x[:, 0] > 0.5)
-    return x, y
-
-
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "scfa", "microcircuit"])
 def test_each_rule_lowers_the_loss(rule):
-    x, y = _toy()
+    x, y = toy(400)
     net = Network([16, 32, 4], rule=rule, T=8, lr=3e-3, epochs=15, seed=0, surrogate="fast_sigmoid")
     before = net.evaluate(x, y)
     net.fit(x, y)
@@ -147,7 +142,7 @@ def test_each_rule_lowers_the_loss(rule):
 
 
 def test_evaluation_does_not_depend_on_how_samples_are_batched():
-    x, y = _toy()
+    x, y = toy(400)
     net = Network([16, 32, 4], rule="scfa", T=8, lr=3e-3, epochs=2, batch_size=16, seed=0, surrogate="fast_sigmoid")
     net.fit(x, y)
     whole = net.evaluate(x, y, batch_size=len(y))
@@ -160,7 +155,7 @@ def test_evaluation_does_not_depend_on_how_samples_are_batched():
 
 
 def test_spiking_microcircuit_learns():
-    x, y = _toy()
+    x, y = toy(400)
     net = Network([16, 32, 4], rule="microcircuit", mode="spiking", T_e=16, T=8, lr=3e-3, epochs=8, seed=0,
                   surrogate="fast_sigmoid")
     before = net.evaluate(x, y)["loss"]
@@ -183,14 +178,14 @@ def test_conv_network_learns():
 
 
 def test_alignment_is_zero_for_bp_and_positive_for_fa():
-    x, y = _toy(64)
+    x, y = toy(64)
     assert Network([16, 32, 32, 4], rule="bp", seed=0).alignment(x, y) == pytest.approx([0, 0, 0], abs=1e-3)
     fa = Network([16, 32, 32, 4], rule="fa", seed=0).alignment(x, y)
     assert len(fa) == 3 and fa[-1] == pytest.approx(0, abs=1e-3) and fa[0] > 10
 
 
 def test_same_seed_same_network_and_training():
-    x, y = _toy(128)
+    x, y = toy(128)
     a = Network([16, 20, 4], seed=3, epochs=2, encoding="bernoulli").fit(x, y)
     b = Network([16, 20, 4], seed=3, epochs=2, encoding="bernoulli").fit(x, y)
     c = Network([16, 20, 4], seed=4, epochs=2, encoding="bernoulli").fit(x, y)
@@ -217,7 +212,7 @@ def test_load_refuses_another_dtype(tmp_path):
 
 
 def test_save_load_roundtrip(tmp_path):
-    x, y = _toy(128)
+    x, y = toy(128)
     net = Network([16, 20, 4], rule="fa", seed=1, epochs=1).fit(x, y)
     path = net.save(tmp_path / "net.npz")
     other = Network.load(path)
@@ -229,7 +224,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_partial_fit_continues_like_fit(tmp_path):
     """Save after 1 epoch, load, train 1 more: same weights as 2 epochs straight."""
-    x, y = _toy(128)
+    x, y = toy(128)
     straight = Network([16, 20, 4], seed=2, epochs=2).fit(x, y)
     half = Network([16, 20, 4], seed=2, epochs=2)
     half.partial_fit(x, y)
@@ -243,7 +238,7 @@ def test_partial_fit_continues_like_fit(tmp_path):
 # ---------------------------------------------------------------- bad input
 def test_bad_inputs_raise_clear_errors():
     net = Network([16, 8, 4], seed=0)
-    x, y = _toy(32)
+    x, y = toy(32)
     with pytest.raises(ValueError, match="expects"):
         net.fit(x[:, :10], y)
     with pytest.raises(ValueError, match="label out of range"):
@@ -261,16 +256,18 @@ def test_bad_inputs_raise_clear_errors():
     [(dict(T=0), "T must be"), (dict(T=-3), "T must be"), (dict(rule="hebb"), "unknown rule"),
      (dict(lr=float("nan")), "lr must be"), (dict(loss="hinge"), "unknown loss"),
      (dict(encoding="morse"), "unknown encoding"), (dict(optimizer="lion"), "unknown optimizer"),
-     (dict(mode="burst", rule="microcircuit"), "unknown microcircuit mode"), (dict(batch_size=0), "batch_size"),
+     (dict(mode="burst", rule="microcircuit"), "unknown mode"), (dict(batch_size=0), "batch_size"),
      (dict(lr_schedule="bogus"), "unknown lr_schedule"), (dict(warmup=-1), "warmup"),
      (dict(weight_decay=-1.0), "weight_decay"), (dict(momentum=5.0), "momentum"),
      (dict(rule="scfa", mode="spiking"), "options of rule='microcircuit'"),
      (dict(rule="bp", feedback="random"), "options of rule='microcircuit'"), (dict(seed=-1), "seed"),
-     (dict(flip="yes"), "flip must be"), (dict(augment=1.5), "augment must be")],
+     (dict(flip="yes"), "flip must be"), (dict(augment=1.5), "augment must be"),
+     (dict(theta=0), "theta must be"), (dict(feedback="sideways", rule="microcircuit"), "unknown feedback"),
+     (dict(epochs=0), "epochs must be"), (dict(layers=[16, "ten"]), r"layers\[1\]")],
 )
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        Network([16, 8, 4], **kwargs)
+        Network(**{"layers": [16, 8, 4], **kwargs})
 
 
 def _shift(img, dy, dx):
@@ -286,11 +283,11 @@ def _shift(img, dy, dx):
 
 def test_augment_shifts_each_batch_within_range():
     """Every image of a batch is its own shift by one (dy, dx) with |dy|, |dx| <= augment."""
-    net = Network([(2, 6, 6), Conv(3, 3, 1, 1), 4], augment=2, seed=3)
+    rng = np.random.default_rng(3)
     x = np.random.default_rng(0).random((5, 2, 6, 6)).astype(np.float32)
     seen = set()
     for _ in range(30):
-        out = net._augment(x.copy())
+        out = augment(x.copy(), rng, (2, 6, 6), shift=2)
         fits = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
                 if all(np.array_equal(out[i], _shift(x[i], dy, dx)) for i in range(5))]
         assert len(fits) == 1
@@ -300,21 +297,22 @@ def test_augment_shifts_each_batch_within_range():
 
 def test_flip_mirrors_about_half_the_images():
     """With ``flip``, each image is itself or its left-right mirror, about half of them mirrored."""
-    net = Network([64, 32, 4], flip=True, seed=0)  # flat inputs are read as 8 x 8 images
+    rng = np.random.default_rng(0)
     x = np.random.default_rng(1).random((400, 64)).astype(np.float32)
-    out = net._augment(x.copy()).reshape(400, 8, 8)
+    out = augment(x.copy(), rng, (64,), flip=True).reshape(400, 8, 8)  # flat: read as 8 x 8 images
     img = x.reshape(400, 8, 8)
     same = np.array([np.array_equal(o, i) for o, i in zip(out, img)])
     mirrored = np.array([np.array_equal(o, i[:, ::-1]) for o, i in zip(out, img)])
     assert np.all(same ^ mirrored)
     assert 160 < mirrored.sum() < 240  # Binomial(400, 1/2): mean 200, sd 10
-    assert net._augment(x) is not x
-    plain = Network([64, 32, 4], seed=0)
-    assert plain._augment(x) is x  # no augmentation: the batch passes untouched
+    assert augment(x, rng, (64,), flip=True) is not x
+    assert augment(x, rng, (64,)) is x  # no augmentation: the batch passes untouched
+    with pytest.raises(ValueError, match="square number of pixels"):
+        augment(x[:, :60], rng, (60,), shift=1)
 
 
 def test_diverging_learning_rate_stops():
-    x, y = _toy(256)
+    x, y = toy(256)
     net = Network([16, 32, 4], rule="bp", optimizer="sgd", lr=1e38, momentum=0.0, loss="mse", seed=0,
                   lr_schedule="constant", epochs=3)
     with pytest.raises(DivergenceError, match="Lower the learning rate"):
@@ -330,7 +328,7 @@ def _cupy_ok():
 @pytest.mark.gpu
 @pytest.mark.skipif(not _cupy_ok(), reason="needs CuPy and a CUDA device")
 def test_cupy_matches_numpy():
-    x, y = _toy(64)
+    x, y = toy(64)
     results = {}
     for name in ("numpy", "cupy"):
         backend.set_backend(name)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from microcircuit import data
+from microcircuit.cli import cli_info
 from microcircuit.data import DatasetCorruptError, DatasetNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -493,7 +494,7 @@ def test_cli_info_reports_location_and_checksums(tmp_path, monkeypatch):
     write_mnist(tmp_path / "mnist")
     monkeypatch.setenv(data.ENV_DATA, str(tmp_path))
     lines = []
-    status = data.cli_info(out=lines.append)
+    status = cli_info(out=lines.append)
     text = "\n".join(lines)
     assert status == 1  # synthetic mnist does not match the registry
     assert f"found in env: {tmp_path / 'mnist'}" in text and "train MISMATCH" in text
@@ -562,5 +563,5 @@ def test_full_validation_split_and_cli(monkeypatch):
     assert len(yv) == 5000 and len(yr) == 55000
     assert abs(np.bincount(yv) - np.array(FACTS["mnist"]["train"]) / 12).max() <= 1
     lines = []
-    data.cli_info(out=lines.append)
+    cli_info(out=lines.append)
     assert any(line.startswith("mnist") and "train ok, test ok" in line for line in lines)

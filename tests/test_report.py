@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from microcircuit import report
+from microcircuit import plots, presets, report
+from microcircuit.rules import RULES
 
 
 def write_run(root, dataset, preset, rule, accuracies, angles=None, status="done", seconds=10.0, epochs=None,
@@ -68,7 +69,7 @@ def test_load_results_finds_runs_and_bench(results_root):
 def test_accuracy_table_numbers_and_order(results_root):
     rows = report.accuracy_table(results_root)
     mnist = [r for r in rows if r["dataset"] == "mnist"]
-    assert [r["rule"] for r in mnist] == list(report.RULE_ORDER)
+    assert [r["rule"] for r in mnist] == list(RULES)
     bp = mnist[0]
     assert bp["final_accuracy"] == 0.98 and bp["best_accuracy"] == 0.98 and bp["best_epoch"] == 3
     assert bp["epochs"] == 3 and bp["wall_seconds"] == 30.0 and bp["status"] == "done"
@@ -84,7 +85,7 @@ def test_accuracy_table_numbers_and_order(results_root):
     assert fa["gap_to_bp_pct"] is None  # a run in progress is not compared with a finished one
     # cifar10 comes after mnist and lists its four missing rules
     cifar = [r for r in rows if r["dataset"] == "cifar10"]
-    assert [r["rule"] for r in cifar] == list(report.RULE_ORDER)
+    assert [r["rule"] for r in cifar] == list(RULES)
     assert [r["status"] for r in cifar] == ["done"] + [report.MISSING] * 4
     assert all(r["final_accuracy"] is None and r["gap_to_bp_pct"] is None for r in cifar[1:])
 
@@ -112,7 +113,7 @@ def test_extra_rules_follow_the_five(tmp_path):
     write_run(root, "mnist", "mnist-mlp", "microcircuit-spiking", [0.5])
     write_run(root, "mnist", "mnist-mlp", "bp", [0.6])
     rows = report.accuracy_table(root)
-    assert [r["rule"] for r in rows] == [*report.RULE_ORDER, "microcircuit-spiking"]
+    assert [r["rule"] for r in rows] == [*RULES, "microcircuit-spiking"]
 
 
 def test_markdown_and_html_rendering(results_root):
@@ -127,9 +128,7 @@ def test_markdown_and_html_rendering(results_root):
 
 
 def test_own_settings_name_where_a_run_differs_from_its_preset(tmp_path, monkeypatch):
-    from microcircuit import training
-
-    monkeypatch.setitem(training.PRESETS, "toy", dict(dataset="mnist", layers=[4, 2], lr=1e-3, T=8, epochs=5))
+    monkeypatch.setitem(presets.PRESETS, "toy", dict(dataset="mnist", layers=[4, 2], lr=1e-3, T=8, epochs=5))
     root = tmp_path / "results"
     for rule, lr in (("bp", 3e-4), ("scfa", 1e-3)):
         folder = write_run(root, "mnist", "toy", rule, [0.5, 0.6])
@@ -187,16 +186,16 @@ def test_bench_plot_prefers_a_file_of_this_librarys_rules(tmp_path):
     root = tmp_path / "r"
     write_bench(root, "a-baseline", [dict(bench_entry("bptt-snntorch", 8, 50.0))])
     write_bench(root, "cpu", [bench_entry("bp", 8, 1000.0), bench_entry("fa", 8, 900.0)])
-    fig = report.plot_bench(root)
+    fig = plots.throughput(root)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["BP", "FA"] and fig.axes[0].get_title().startswith("cpu: 784-800-10")
     conv = dict(bench_entry("bp", 4, 200.0), network="cifar10-conv-cpu", layers=[[3, 32, 32], 10])
     write_bench(root, "cpu-cifar10-conv-cpu", [conv])
-    fig = report.plot_bench(root, source="cpu-cifar10-conv-cpu")
+    fig = plots.throughput(root, source="cpu-cifar10-conv-cpu")
     assert fig.axes[0].get_title().startswith("cpu: cifar10-conv-cpu, T = 4")
-    fig = report.plot_bench(root, source="a-baseline")
+    fig = plots.throughput(root, source="a-baseline")
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["bptt-snntorch"]
-    assert report.plot_bench(tmp_path / "empty").axes[0].get_title() == "no benchmark results"
+    assert plots.throughput(tmp_path / "empty").axes[0].get_title() == "no benchmark results"
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -208,11 +207,11 @@ def test_absent_folder_is_empty_not_an_error(tmp_path):
     assert report.accuracy_table(res) == [] and report.bench_table(res) == []
     msg = report.missing_message(res, "mnist")
     assert "does not exist" in msg and "5 of 5 runs absent" in msg
-    assert "  python scripts/full_runs.py mnist-mlp\n" in msg  # all rules missing: no --rules filter
+    assert "  python -m microcircuit runs mnist-mlp\n" in msg  # all rules missing: no --rules filter
     custom = report.missing_message(res, "cifar10", commands="make cifar")
     assert "  make cifar" in custom and "microcircuit train" not in custom
     with pytest.raises(ValueError, match="no runs for dataset"):
-        report.plot_learning_curves(res, "mnist")
+        plots.learning_curves(res, "mnist")
 
 
 def test_corrupt_files_are_skipped_and_listed(results_root):
@@ -249,37 +248,31 @@ def test_diverged_status_is_shortened(tmp_path):
 
 def test_missing_message_counts_only_absent_runs(results_root):
     msg = report.missing_message(results_root, "mnist")
-    assert "1 of 5 runs absent" in msg and "python scripts/full_runs.py mnist-mlp --rules dfa\n" in msg
+    assert "1 of 5 runs absent" in msg and "python -m microcircuit runs mnist-mlp --rules dfa\n" in msg
     assert report.missing_message(results_root, "mnist", rules=("bp", "fa")).startswith("All runs are present")
 
 
 def test_train_command_uses_presets():
-    cmd = report.train_command("mnist", "scfa")
+    cmd = presets.train_command("mnist", "scfa")
     assert cmd == ("python -m microcircuit train --preset mnist-mlp --rule scfa --out data/results/mnist/mnist-mlp/scfa "
                    "--checkpoint runs/mnist-mlp/scfa.npz --quiet")
-    other = report.train_command("fashion-mnist", "bp", preset="mnist-mlp")
+    other = presets.train_command("fashion-mnist", "bp", preset="mnist-mlp")
     assert "--preset mnist-mlp --dataset fashion-mnist --rule bp --out data/results/fashion-mnist/mnist-mlp/bp" in other
-    spiking = report.train_command("mnist", "microcircuit-spiking")
+    spiking = presets.train_command("mnist", "microcircuit-spiking")
     assert "--rule microcircuit --mode spiking" in spiking and "/mnist-mlp/microcircuit-spiking " in spiking
-    from microcircuit.training import PRESETS
+    from microcircuit.presets import PRESETS
 
     for dataset in ("mnist", "fashion-mnist", "cifar10"):
-        preset = report.preset_for(dataset)
+        preset = presets.preset_for(dataset)
         assert preset is None or PRESETS[preset]["dataset"] == dataset or dataset != "cifar10"
-    assert report.regenerate_command("mnist-mlp", ["bp", "fa"]) == "python scripts/full_runs.py mnist-mlp --rules bp fa"
+    assert presets.runs_command("mnist-mlp", ["bp", "fa"]) == "python -m microcircuit runs mnist-mlp --rules bp fa"
 
 
 def test_report_markdown_and_cli(results_root, tmp_path):
-    import argparse
+    from microcircuit.cli import main
 
-    from microcircuit.__main__ import main  # noqa: F401  (the CLI module imports cleanly)
-
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    report.add_report_subparser(sub)
     out = tmp_path / "REPORT.md"
-    args = parser.parse_args(["report", "--root", str(results_root), "--out", str(out)])
-    assert args.func(args) == 0
+    assert main(["report", "--root", str(results_root), "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Test accuracy" in text and "## Speed and memory" in text and "## Provenance" in text
     assert "| MNIST | mnist-mlp | BP | 3 | 98.00 |" in text
@@ -288,7 +281,7 @@ def test_report_markdown_and_cli(results_root, tmp_path):
 
 def test_report_markdown_without_results(tmp_path):
     text = report.report_markdown(tmp_path / "nothing")
-    assert "No training runs found" in text and "python scripts/full_runs.py mnist-mlp" in text
+    assert "No training runs found" in text and "python -m microcircuit runs mnist-mlp" in text
 
 
 def test_figures_have_labelled_axes(results_root):
@@ -296,20 +289,20 @@ def test_figures_have_labelled_axes(results_root):
     import matplotlib
 
     matplotlib.use("Agg")
-    fig = report.plot_learning_curves(results_root, "mnist")
+    fig = plots.learning_curves(results_root, "mnist")
     ax = fig.axes[0]
     assert ax.get_xlabel() == "epoch" and "accuracy" in ax.get_ylabel()
     assert len(ax.lines) == 4
-    fig = report.plot_learning_curves(results_root, "mnist", metric="train_accuracy")
+    fig = plots.learning_curves(results_root, "mnist", metric="train_accuracy")
     ax = fig.axes[0]
     assert ax.get_ylabel() == "training accuracy (%)" and len(ax.lines) == 1  # only BP's log has it
     assert list(ax.lines[0].get_ydata()) == pytest.approx([92.0, 98.0, 99.0])
-    fig = report.plot_alignment(results_root, "mnist")
+    fig = plots.alignment_curves(results_root, "mnist")
     assert len(fig.axes) == 1 and "degrees" in fig.axes[0].get_ylabel()
-    fig = report.plot_accuracy_overview(results_root)
+    fig = plots.accuracy_overview(results_root)
     assert len([a for a in fig.axes if a.lines]) == 2  # mnist and cifar10 panels
-    assert report.plot_accuracy_overview(results_root, datasets=["fashion-mnist"]) is None
-    fig = report.plot_bench(results_root)
+    assert plots.accuracy_overview(results_root, datasets=["fashion-mnist"]) is None
+    fig = plots.throughput(results_root)
     assert "samples/s" in fig.axes[0].get_ylabel()
     import matplotlib.pyplot as plt
 
@@ -339,13 +332,3 @@ def test_chapter_figures_have_labelled_axes_and_close_themselves():
     assert len(fig.axes) == 1 and "degrees" in fig.axes[0].get_xlabel()
     assert [p.get_width() for p in fig.axes[0].patches] == [0, 80]
     assert plt.get_fignums() == []
-
-
-def test_chapter_widgets_have_one_frame_per_value():
-    pytest.importorskip("matplotlib")
-    from microcircuit import widgets as pp
-
-    w = pp.hebbian_widget(values=(-1.0, 0.0, 1.0))
-    assert w.static.n_frames == 3 and "apical" in w.static.label
-    m = pp.alignment_meter({"bp": [[0, 0]] * 3, "scfa": [[60, 0], [55, 0], [50, 0]]}, first_epoch=0)
-    assert m.static.labels == ["0", "1", "2"] and m.static.start == 2

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microcircuit import Network, data, sweep, training
+from microcircuit import Network, data, presets, sweep, training
+from microcircuit.rules import RUN_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES, SEEDS, EPOCHS = ("bp", "scfa"), (0, 1), 2
@@ -72,12 +73,12 @@ def test_sweep_killed_and_rerun_finishes_every_run_once(tmp_path):
 
 DIRECT = """
 import sys, numpy as np
-from microcircuit import Network, data, training
+from microcircuit import Network, data, presets, training
 x, y = data.load_sample("mnist", "train")
 out = {}
 for rule in sys.argv[2].split(","):
     for seed in map(int, sys.argv[3].split(",")):
-        _, _, settings = training.run_settings("mnist-mlp", rule, seed=seed)
+        _, _, settings = presets.run_settings("mnist-mlp", rule, seed=seed)
         net = Network(epochs=int(sys.argv[4]), **settings).fit(x, y)
         for i, layer in enumerate(net.plastic_layers):
             out[f"{rule}-{seed}-W{i}"], out[f"{rule}-{seed}-b{i}"] = layer.W, layer.b
@@ -113,7 +114,7 @@ def test_a_failing_task_does_not_stop_the_others(tmp_path, monkeypatch):
 
 
 def test_tasks_check_their_names_before_any_work():
-    assert len(sweep.tasks(["mnist-mlp"], "all", [0, 1, 2])) == 3 * len(training.PRESET_RULES)
+    assert len(sweep.tasks(["mnist-mlp"], "all", [0, 1, 2])) == 3 * len(RUN_RULES)
     with pytest.raises(ValueError, match="unknown preset 'mnist-mpl'"):
         sweep.tasks(["mnist-mpl"], ["bp"], [0])
     with pytest.raises(ValueError, match="unknown rule 'hebb'"):

@@ -7,15 +7,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import toy
 
-from microcircuit import DivergenceError, Network, backend, data, training
-
-
-def _toy(n=256, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n, 16)).astype(np.float32)
-    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int) + 2 * (x[:, 0] > 0.5)
-    return x, y
+from microcircuit import DivergenceError, Network, backend, data, presets, training
+from microcircuit.config import is_dense
 
 
 KW = dict(layers=[16, 24, 4], rule="microcircuit", T=6, seed=1, lr=3e-3, encoding="bernoulli", surrogate="fast_sigmoid")
@@ -23,7 +18,7 @@ KW = dict(layers=[16, 24, 4], rule="microcircuit", T=6, seed=1, lr=3e-3, encodin
 
 def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
     """Train 2 epochs, interrupt, resume to 4: same weights as a straight 4-epoch run."""
-    x, y = _toy()
+    x, y = toy(256)
     straight = training.run((x, y), (x, y), tmp_path / "a", epochs=4, quiet=True, **KW)
 
     real = Network.partial_fit
@@ -57,14 +52,14 @@ def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
-    x, y = _toy(64)
+    x, y = toy(64)
     training.run((x, y), None, tmp_path, epochs=1, quiet=True, **KW)
     with pytest.raises(FileExistsError, match="resume"):
         training.run((x, y), None, tmp_path, epochs=1, quiet=True, **KW)
 
 
 def test_log_has_provenance_and_records(tmp_path):
-    x, y = _toy(64)
+    x, y = toy(64)
     log = training.run((x, y), (x, y), tmp_path, epochs=2, quiet=True, dataset="toy", data_checksum="abc", **KW)
     on_disk = json.loads((tmp_path / "log.json").read_text())
     assert on_disk == json.loads(json.dumps(log))
@@ -82,8 +77,8 @@ def test_log_has_provenance_and_records(tmp_path):
 def test_log_records_accuracy_on_the_first_training_images(tmp_path, monkeypatch):
     """``train_accuracy`` is the final network's hit rate on the first N training images,
     without augmentation, evaluated on exactly those images (not on others)."""
-    x, y = _toy(256)
-    xt, yt = _toy(128, seed=5)
+    x, y = toy(256)
+    xt, yt = toy(128, seed=5)
     seen = []
     evaluate = Network.evaluate
 
@@ -112,7 +107,7 @@ def test_log_records_accuracy_on_the_first_training_images(tmp_path, monkeypatch
 
 def test_training_set_evaluation_leaves_training_unchanged(tmp_path):
     """Evaluating on training images draws from its own noise: the weights are the same without it."""
-    x, y = _toy(128)
+    x, y = toy(128)
     for n in (0, 64):
         training.run((x, y), None, tmp_path / str(n), epochs=2, quiet=True, train_eval_samples=n, augment=1, **KW)
     a, b = (Network.load(tmp_path / n / "checkpoint.npz") for n in ("0", "64"))
@@ -120,33 +115,11 @@ def test_training_set_evaluation_leaves_training_unchanged(tmp_path):
         np.testing.assert_array_equal(backend.to_numpy(la.W), backend.to_numpy(lb.W))
 
 
-def test_backfill_gives_what_the_run_would_have_logged(tmp_path, monkeypatch, load_script):
-    """scripts/backfill_train_accuracy.py on a run made without training-set evaluation
-    writes the same numbers into its last epoch as a run that evaluated as it went."""
-    backfill = load_script("backfill_train_accuracy")
-    x, y = _toy(256)
-    monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True: (x, y))
-    monkeypatch.setattr(data, "data_checksum", lambda name, split: "abc")
-    results, runs = tmp_path / "results", tmp_path / "runs"
-    kw = dict(KW, epochs=2, quiet=True, dataset="toy", data_checksum="abc")
-    live = training.run((x, y), (x, y), tmp_path / "live", train_eval_samples=100, **kw)
-    training.run((x, y), (x, y), results / "toy" / "p" / "microcircuit", train_eval_samples=0,
-                 checkpoint=runs / "p" / "microcircuit.npz", **kw)
-    found = list(backfill.candidates(results, runs))
-    assert [c.name for c, _ in found] == ["log.json"]
-    backfill.backfill(*found[0], samples=100)
-    log = json.loads(found[0][0].read_text())
-    assert log["epochs"][-1]["train_accuracy"] == live["epochs"][-1]["train_accuracy"]
-    assert log["epochs"][-1]["train_eval_loss"] == live["epochs"][-1]["train_eval_loss"]
-    assert "train_accuracy" not in log["epochs"][0] and log["backfilled"][0]["epoch"] == 2
-    assert not list(backfill.candidates(results, runs))  # done once
-
-
 def test_divergence_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     """The learning rate explodes in epoch 2: the run stops, epoch 1's checkpoint stays."""
     import microcircuit.network as network_module
 
-    x, y = _toy(128)
+    x, y = toy(128)
     kw = dict(KW, rule="bp", optimizer="sgd", momentum=0.0, lr=1e-3, lr_schedule="constant", loss="mse")
     saved = {}
     real_save = Network.save
@@ -205,8 +178,8 @@ def test_microcircuit_learns_mnist_sample_within_a_minute():
 
 
 def test_run_preset_writes_where_the_book_looks(tmp_path, monkeypatch):
-    x, y = _toy(64)
-    monkeypatch.setitem(training.PRESETS, "toy-mlp", dict(dataset="mnist", layers=[16, 12, 4], T=4, epochs=2))
+    x, y = toy(64)
+    monkeypatch.setitem(presets.PRESETS, "toy-mlp", dict(dataset="mnist", layers=[16, 12, 4], T=4, epochs=2))
     monkeypatch.setattr(data, "load_dataset", lambda name, split, flatten=True, source="full": (x, y))
     log = training.run_preset("toy-mlp", "microcircuit-spiking", results=tmp_path / "res", runs=tmp_path / "runs")
     assert (tmp_path / "res" / "mnist" / "toy-mlp" / "microcircuit-spiking" / "seed-0" / "log.json").exists()
@@ -226,24 +199,24 @@ def test_run_preset_writes_where_the_book_looks(tmp_path, monkeypatch):
 
 
 def test_run_settings_name_the_rule_and_its_mode():
-    dataset, epochs, settings = training.run_settings("mnist-mlp", "microcircuit-spiking", seed=3)
-    assert (dataset, epochs) == ("mnist", training.PRESETS["mnist-mlp"]["epochs"])
+    dataset, epochs, settings = presets.run_settings("mnist-mlp", "microcircuit-spiking", seed=3)
+    assert (dataset, epochs) == ("mnist", presets.PRESETS["mnist-mlp"]["epochs"])
     assert (settings["rule"], settings["mode"], settings["T_e"], settings["seed"]) == ("microcircuit", "spiking", 16, 3)
     assert "dataset" not in settings and "epochs" not in settings
-    assert training.run_settings("mnist-mlp", "fa")[2]["rule"] == "fa"
+    assert presets.run_settings("mnist-mlp", "fa")[2]["rule"] == "fa"
     with pytest.raises(ValueError, match="unknown rule 'hebb'"):
-        training.run_settings("mnist-mlp", "hebb")
+        presets.run_settings("mnist-mlp", "hebb")
 
 
-@pytest.mark.parametrize("name", sorted(training.PRESETS))
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
 def test_every_preset_builds_a_network_that_learns_a_step(name):
     """Each preset is a valid ``Network`` for its dataset's shape, and one step moves every
     layer (a layer whose input is silent at initialisation would not move: its update is
     ``e r_pre``; the CIFAR-10 presets' ``weight_scale`` is chosen to avoid that)."""
-    settings = training.preset(name)
+    settings = presets.preset(name)
     dataset, epochs = settings.pop("dataset"), settings.pop("epochs")
     shape = {"mnist": (784,), "fashion-mnist": (784,), "cifar10": (3, 32, 32)}[dataset]
-    flat = all(isinstance(v, int) for v in settings["layers"])
+    flat = is_dense(settings["layers"])
     assert tuple(np.atleast_1d(settings["layers"][0])) == shape and flat == (len(shape) == 1)
     net = Network(epochs=epochs, seed=0, **settings)
     assert net.n_classes == 10

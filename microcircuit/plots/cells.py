@@ -1,4 +1,4 @@
-"""Figures for the book: small functions, labelled axes with units, matplotlib only.
+"""Figures of the chapters: neurons, encoding, the cells and the circuit, learning.
 
 Every function takes backend arrays or host arrays (the transfer to the host,
 :func:`microcircuit.backend.to_numpy`, happens here), draws one figure and returns the
@@ -14,43 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import to_numpy
-from .tiers import tier
-
-SMOKE_DPI = 40  # resolution of figures in the smoke tier (the stored outputs of the notebooks)
-
-E_PLUS_COLOR = "#d62728"  # E+ : "fire more"
-E_MINUS_COLOR = "#1f77b4"  # E- : "fire less"
-P_COLOR = "#2ca02c"  # pyramidal cells
-INPUT_COLOR = "#7f7f7f"
-RULE_COLORS = {
-    "bp": "#000000",
-    "fa": "#ff7f0e",
-    "dfa": "#9467bd",
-    "scfa": "#2ca02c",
-    "microcircuit": "#d62728",
-}
-
-
-def _host(a) -> np.ndarray:
-    return np.asarray(to_numpy(a))
-
-
-def figure(nrows: int = 1, ncols: int = 1, figsize=(6.0, 3.0), **kwargs):
-    """A new ``(fig, axes)`` with constrained layout, detached from pyplot's figure list.
-
-    The figure is closed in pyplot straight away, so a notebook shows it once (when it is
-    returned) and long sweeps do not accumulate open figures. In the ``smoke`` tier figures
-    are drawn at a low resolution (``SMOKE_DPI``) to keep the stored notebook outputs small.
-    """
-    import matplotlib.pyplot as plt
-
-    if "dpi" not in kwargs and tier() == "smoke":
-        kwargs["dpi"] = SMOKE_DPI  # CI: small stored outputs; figures are not compared
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", **kwargs)
-    plt.close(fig)
-    return fig, axes
-
+from ..backend import to_numpy
+from ..rules import color as rule_color
+from ..rules import label as rule_label
+from .style import E_MINUS_COLOR, E_PLUS_COLOR, INPUT_COLOR, P_COLOR, _host, figure
 
 def _time_axis(T: int, dt_ms: float | None):
     t = np.arange(1, T + 1, dtype=float)
@@ -119,8 +86,8 @@ def membrane_trace(v, spikes=None, theta: float = 1.0, current=None, dt_ms: floa
 
 def surrogate_curve(params, v_range=(-1.0, 3.0), n: int = 401):
     """The surrogate derivative ``phi'(v)`` of one or several :class:`LIFParameters`."""
-    from . import backend
-    from .neurons import surrogate_gain
+    from .. import backend
+    from ..neurons import surrogate_gain
 
     params = params if isinstance(params, (list, tuple)) else [params]
     v = np.linspace(*v_range, n)
@@ -363,7 +330,7 @@ def alignment_bars(angles: dict, title: str | None = None):
     for k, rule in enumerate(rules):
         vals = np.asarray(angles[rule], dtype=float)
         ax.bar(np.arange(vals.size) + (k - (len(rules) - 1) / 2) * width, vals, width,
-               label=rule, color=RULE_COLORS.get(rule))
+               label=rule, color=rule_color(rule, None))
     ax.axhline(90, color="black", lw=0.6, ls=":")
     ax.set_xticks(range(n_layers), [f"layer {i + 1}" for i in range(n_layers)])
     ax.set_ylabel("angle to BP update (degrees)")
@@ -381,7 +348,7 @@ def curves(history: dict, xlabel: str = "epoch", ylabel: str = "accuracy (%)", t
     for rule, values in history.items():
         v = np.asarray(values, dtype=float)
         xs = np.arange(1, v.shape[0] + 1) if x is None else np.asarray(x)
-        ax.plot(xs, v, marker="o", label=rule, color=RULE_COLORS.get(rule))
+        ax.plot(xs, v, marker="o", label=rule, color=rule_color(rule, None))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
@@ -391,10 +358,6 @@ def curves(history: dict, xlabel: str = "epoch", ylabel: str = "accuracy (%)", t
 
 
 # ------------------------------------------------------- Hebbian rule, equivalence (ch. 7-9)
-RULE_LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "scfa": "SC-FA", "microcircuit": "microcircuit",
-               "microcircuit-spiking": "microcircuit (spiking)"}
-
-
 def hebbian_figure(a: float, g: float = 0.8, r_pre=(0.9, 0.7, 0.5, 0.3, 0.1, 0.0), eta: float = 1.0):
     """One pyramidal cell ``i``: apical input ``a`` and gain ``g`` drive its E+/E- pair, whose
     difference times each presynaptic rate ``r_k`` is the update ``Delta W_ik``.
@@ -402,10 +365,10 @@ def hebbian_figure(a: float, g: float = 0.8, r_pre=(0.9, 0.7, 0.5, 0.3, 0.1, 0.0
     The update is computed by the library (:func:`microcircuit.circuit.hebbian_update` on a
     one-cell layer), not re-derived here.
     """
-    from . import backend
-    from .circuit import ErrorCells, hebbian_update
-    from .layers import PyramidalLayer
-    from .neurons import LIFParameters
+    from .. import backend
+    from ..circuit import ErrorCells, hebbian_update
+    from ..layers import PyramidalLayer
+    from ..neurons import LIFParameters
 
     r = np.asarray(r_pre, dtype=float)
     layer = PyramidalLayer((r.size,), 1, LIFParameters(), np.random.default_rng(0))
@@ -471,7 +434,7 @@ def alignment_meter_figure(epoch: int, history: dict, first_epoch: int = 0, incl
     for ax, k in zip(axes[0], shown):
         vals = [history[r][epoch - first_epoch][k] for r in rules]
         y = np.arange(len(rules))
-        ax.barh(y, vals, color=[RULE_COLORS.get(r, "0.5") for r in rules])
+        ax.barh(y, vals, color=[rule_color(r) for r in rules])
         for yi, v in zip(y, vals):
             ax.text(min(v, 150) + 3, yi, f"{v:.0f}°", va="center", fontsize="x-small")
         ax.axvline(90, color="black", lw=0.7, ls=":")
@@ -479,7 +442,7 @@ def alignment_meter_figure(epoch: int, history: dict, first_epoch: int = 0, incl
         ax.set_xticks([0, 45, 90, 135, 180])
         ax.set_xlabel("angle to BP update (degrees)")
         ax.set_title(f"layer {k + 1}" + (" (output)" if k == n_layers - 1 else ""), fontsize="medium")
-        ax.set_yticks(y, [RULE_LABELS.get(r, r) for r in rules])
+        ax.set_yticks(y, [rule_label(r) for r in rules])
         ax.invert_yaxis()
     when = "before training" if epoch == 0 else f"after epoch {epoch}"
     fig.suptitle(f"{when}  (dotted: 90°, orthogonal to BP)", fontsize="medium")

@@ -1,7 +1,7 @@
 """Add the training-set accuracy to the last epoch of finished runs whose logs predate it.
 
-    python scripts/backfill_train_accuracy.py            # every finished run that lacks it
-    python scripts/backfill_train_accuracy.py --dry-run  # only list them
+    python scripts/archive/backfill_train_accuracy.py            # every finished run that lacks it
+    python scripts/archive/backfill_train_accuracy.py --dry-run  # only list them
 
 ``training.run`` records, after each epoch, the accuracy on the first 10,000 training images
 (``train_accuracy``, ``train_eval_loss``). Runs made before it did lack both. For a finished
@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from microcircuit import Network, data, training
+from microcircuit import Network, data, files, training
 
 FIELDS = ("train_accuracy", "train_eval_loss")
 
@@ -44,7 +44,7 @@ def backfill(log_path: Path, ckpt: Path, samples: int) -> dict:
         raise SystemExit(f"{log_path}: the training data's checksum differs from the run's")
     ev = net.evaluate(x[:samples], y[:samples])
     last.update(train_accuracy=ev["accuracy"], train_eval_loss=round(ev["loss"], 6))
-    prov = training.provenance(net.config["seed"], dataset, log["provenance"]["data_checksum"])
+    prov = training.provenance(net.config.seed, dataset, log["provenance"]["data_checksum"])
     prov["train_eval_samples"] = min(samples, int(x.shape[0]))
     log.setdefault("backfilled", []).append({"epoch": last["epoch"], "fields": list(FIELDS), **prov})
     training.write_log(log_path.parent, log)
@@ -53,8 +53,8 @@ def backfill(log_path: Path, ckpt: Path, samples: int) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", type=Path, default=training.results_dir())
-    parser.add_argument("--runs", type=Path, default=training.runs_dir())
+    parser.add_argument("--results", type=Path, default=files.results_dir())
+    parser.add_argument("--runs", type=Path, default=files.runs_dir())
     parser.add_argument("--samples", type=int, default=10_000, help="the first N training images (as training.run)")
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args()

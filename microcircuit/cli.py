@@ -1,0 +1,328 @@
+"""The command line: every subcommand of ``python -m microcircuit`` (also ``microcircuit``).
+
+    python -m microcircuit train --dataset mnist --rule microcircuit --epochs 20 --out runs/mnist-mc
+    python -m microcircuit train --preset mnist-mlp --rule bp --out runs/mnist-bp --resume
+    python -m microcircuit runs mnist-mlp             # every rule on a preset, where the book looks
+    python -m microcircuit sweep --presets mnist-mlp fashion-mlp --seeds 0 1 2   # on Dask workers
+    python -m microcircuit bench                      # samples/s and peak memory per rule
+    python -m microcircuit bench --preset cifar10-conv-cpu --batches 10   # ... of the CIFAR-10 network
+    python -m microcircuit data info                  # where the datasets are, checksums
+    python -m microcircuit data fetch mnist           # download into the cache
+    python -m microcircuit report --out data/results/REPORT.md   # tables of the full runs
+
+A mistake (an unknown name, a bad value) ends with one line naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+from .config import CHOICES, NetworkConfig
+from .data import DATASETS
+from .rules import RULES, RUN_RULES
+
+
+def _layers(text: str):
+    """'784,800,10' -> [784, 800, 10]."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers wants comma-separated ints such as 784,800,10, got {text!r}")
+
+
+def _flag(text: str) -> bool:
+    """A yes/no command-line value."""
+    value = text.strip().lower()
+    if value in ("yes", "true", "1", "on"):
+        return True
+    if value in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
+def _option_type(f: dataclasses.Field):
+    if f.name == "layers":
+        return _layers
+    default = f.default
+    return _flag if isinstance(default, bool) else (type(default) if isinstance(default, (int, float)) else str)
+
+
+def _add_network_options(parser):
+    """One ``--name`` option per field of :class:`~microcircuit.config.NetworkConfig` (absent: not given)."""
+    for f in dataclasses.fields(NetworkConfig):
+        text = f.metadata["help"] + (": " + " | ".join(CHOICES[f.name]) if f.name in CHOICES else "")
+        if f.name != "layers" and f.default is not None:
+            text += f" (default {f.default})"
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_option_type(f), help=text)
+
+
+def _setup_backend(args):
+    from . import backend
+
+    if args.backend:
+        backend.set_backend(args.backend)
+    if args.dtype:
+        backend.set_dtype(args.dtype)
+
+
+def _quiet(args):
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+
+
+# ------------------------------------------------------------------------ train
+def cmd_train(args) -> int:
+    from . import data, presets, training
+
+    _setup_backend(args)
+    _quiet(args)
+    try:
+        settings = presets.preset(args.preset) if args.preset else {}
+        dataset = args.dataset or settings.pop("dataset", None)
+        settings.pop("dataset", None)
+        settings.update({f.name: getattr(args, f.name) for f in dataclasses.fields(NetworkConfig)
+                         if getattr(args, f.name) is not None})
+        config = NetworkConfig(**settings)  # every setting checked before any data is read
+    except ValueError as err:
+        raise SystemExit(f"train: {err}")
+    if dataset is None:
+        raise SystemExit(f"train: name a --dataset ({', '.join(DATASETS)}) or a --preset")
+    source = "sample" if args.sample else "auto"
+    flatten = "layers" not in settings or config.is_dense()
+    if args.validation:
+        cut = dict(validation=args.validation, source=source, seed=config.seed)
+        train = data.load_dataset(dataset, "train", flatten=flatten, **cut)
+        test = data.load_dataset(dataset, "validation", flatten=flatten, **cut)
+    else:
+        train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
+        test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
+    if args.limit:
+        train = (train[0][: args.limit], train[1][: args.limit])
+    if "layers" not in settings:  # the default hidden and output layers on this dataset's input
+        config = config.replace(layers=(int(train[0][0].size), *config.layers[1:]))
+    checksum = data.sample_checksum(dataset, "train") if args.sample else data.data_checksum(dataset, "train")
+    network = {k: v for k, v in config.to_dict().items() if k != "epochs"}
+    log = training.run(
+        train, test, args.out, epochs=config.epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
+        data_checksum=checksum, checkpoint=args.checkpoint, train_eval_samples=args.train_eval,
+        data_subset={"source": source, "validation": args.validation or None, "limit": args.limit}, **network,
+    )
+    last = log["epochs"][-1] if log["epochs"] else {}
+    print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "train_accuracy": last.get("train_accuracy"),
+                      "test_accuracy": last.get("test_accuracy"), "wall_seconds": log.get("wall_seconds")}))
+    return 0
+
+
+# ------------------------------------------------------------------ runs, sweep
+def _run_tasks(name, task_list, args, workers) -> int:
+    from . import sweep
+
+    out = sweep.run(task_list, scheduler=getattr(args, "scheduler", None), workers=workers, results=args.results,
+                    runs=args.runs, source="sample" if args.sample else "full", epochs=args.epochs,
+                    progress=not args.quiet)
+    for row in out["done"]:
+        print(json.dumps(row))
+    for task, message in out["failed"]:
+        print(f"{name}: {task} failed: {message}", file=sys.stderr)
+    return 1 if out["failed"] else 0
+
+
+def cmd_runs(args) -> int:
+    """Every rule of one preset, one after another in this process (resumable)."""
+    from . import sweep
+
+    _quiet(args)
+    try:
+        task_list = sweep.tasks([args.preset], args.rules, [args.seed])
+    except ValueError as err:
+        raise SystemExit(f"runs: {err}")
+    return _run_tasks("runs", task_list, args, workers=0)
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    _quiet(args)
+    try:
+        task_list = sweep.tasks(args.presets, args.rules, args.seeds)
+    except ValueError as err:
+        raise SystemExit(f"sweep: {err}")
+    print(f"sweep: {len(task_list)} runs ({len(args.presets)} presets x rules x {len(args.seeds)} seeds)")
+    return _run_tasks("sweep", task_list, args, workers=args.workers)
+
+
+def _add_run_options(p):
+    p.add_argument("--results", help="results folder (default: $MICROCIRCUIT_RESULTS or data/results)")
+    p.add_argument("--runs", help="checkpoint folder (default: $MICROCIRCUIT_RUNS or runs/)")
+    p.add_argument("--epochs", type=int, help="override the presets' epochs")
+    p.add_argument("--sample", action="store_true", help="train on the bundled samples (a quick trial)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# ------------------------------------------------------------------------ bench
+def cmd_bench(args) -> int:
+    from . import bench
+
+    _setup_backend(args)
+    try:
+        results = bench.run(rules=args.rules.split(","), Ts=args.T or [None], batch_size=args.batch_size,
+                            batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
+    except ValueError as err:  # an unknown preset or rule, before any process starts
+        raise SystemExit(f"bench: {err}")
+    print(bench.format_table(results))
+    return 0
+
+
+# ------------------------------------------------------------------------- data
+def cli_info(out=print, verify: bool = True) -> int:
+    """Print each dataset, where it was found and whether its checksums hold; 0 if all good."""
+    from . import data
+
+    status = 0
+    out(f"{data.ENV_DATA}={os.environ.get(data.ENV_DATA, '(not set)')}")
+    out(f"cache: {data.cache_dir()}")
+    out(f"samples: {data.sample_path()}")
+    for name in DATASETS:
+        rep = data.verify_dataset(name) if verify else data.find_dataset(name)
+        details = []
+        if not rep["found"]:
+            line = f"not found (set {data.ENV_DATA} or run `python -m microcircuit data fetch {name}`)"
+        elif not verify:
+            line = f"found in {rep['where']}: {rep['folder']} (checksums not checked)"
+        else:
+            checks = ", ".join(f"{s} {'ok' if e['ok'] else 'MISMATCH'}" for s, e in rep["splits"].items())
+            official = "byte-identical to official" if all(f["official"] for f in rep["files"].values()) \
+                else "content-verified copy"
+            line = f"found in {rep['where']}: {rep['folder']}; checksums: {checks} ({official})"
+            if not rep["ok"]:
+                status = 1
+                for s, e in rep["splits"].items():
+                    if not e["ok"]:
+                        detail = e["error"] or f"expected {e['expected_sha256']}, actual {e['sha256']}"
+                        details.append(f"  {s}: {detail}")
+        out(f"{name:14s} {line}")
+        for d in details:
+            out(d)
+        try:
+            data.load_sample(name, "train")
+            data.load_sample(name, "test")
+            out(f"{'':14s} sample: {data.sample_path(name).name} ok")
+        except (data.DatasetNotFoundError, data.DatasetCorruptError) as e:
+            status = 1
+            out(f"{'':14s} sample: {e}")
+    return status
+
+
+def cli_fetch(name: str, progress: bool = True, out=print) -> int:
+    """Download one dataset (or ``"all"``) into the cache; 0 on success, 1 on failure."""
+    from . import data
+
+    for n in DATASETS if name == "all" else (name,):
+        try:
+            paths = data.fetch(n, progress=progress)
+        except (data.DatasetNotFoundError, data.DatasetCorruptError) as e:
+            out(str(e))
+            return 1
+        out(f"{n}: {len(paths)} file(s) in {data.cache_dir() / n}")
+    return 0
+
+
+# ----------------------------------------------------------------------- report
+def cmd_report(args) -> int:
+    """Write the markdown report to ``--out`` or stdout."""
+    from .files import write_atomic
+    from .report import load_results, report_markdown
+
+    res = load_results(args.root)
+    text = report_markdown(res)
+    if args.out:
+        write_atomic(args.out, text)
+        print(f"wrote {args.out}: {len(res.runs)} runs, {len(res.bench)} benchmark files", file=sys.stderr)
+    else:
+        print(text)
+    for p in res.problems:
+        print(f"warning: skipped {p}", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------ parser
+def parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    top = argparse.ArgumentParser(prog="microcircuit", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    train = commands.add_parser("train", help="train a network; checkpoints and logs every epoch")
+    train.add_argument("--dataset", choices=DATASETS)
+    train.add_argument("--preset", help="named settings (see microcircuit.presets.PRESETS)")
+    train.add_argument("--out", required=True, help="run folder (checkpoint.npz, log.json, log.csv)")
+    train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    train.add_argument("--checkpoint", help="checkpoint file (default: OUT/checkpoint.npz)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars (also TQDM_DISABLE=1)")
+    train.add_argument("--sample", action="store_true", help="use the small bundled sample of the dataset")
+    train.add_argument("--validation", type=float, default=0, help="hold out this many (or fraction of) training "
+                       "samples and evaluate on them instead of the test set")
+    train.add_argument("--limit", type=int, help="train on the first N training samples only")
+    train.add_argument("--train-eval", type=int, default=10_000, metavar="N",
+                       help="after each epoch also evaluate on the first N training samples (0: off)")
+    _add_network_options(train)
+    train.add_argument("--backend", choices=["numpy", "cupy"])
+    train.add_argument("--dtype", choices=["float32", "float64"])
+    train.set_defaults(func=cmd_train)
+
+    runs = commands.add_parser("runs", help="run (or resume) every rule of a preset where the book looks for it")
+    runs.add_argument("preset", help="a preset name, e.g. mnist-mlp")
+    runs.add_argument("--rules", nargs="+", default=["all"], help=f"of {', '.join(RUN_RULES)}, or all (default)")
+    runs.add_argument("--seed", type=int, default=0)
+    _add_run_options(runs)
+    runs.set_defaults(func=cmd_runs)
+
+    sw = commands.add_parser("sweep", help="every (preset, rule, seed) as a resumable run, on Dask workers")
+    sw.add_argument("--presets", nargs="+", required=True, help="preset names, e.g. mnist-mlp fashion-mlp")
+    sw.add_argument("--rules", nargs="+", default=["all"], help="rule names or all (default)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: no Dask)")
+    _add_run_options(sw)
+    sw.set_defaults(func=cmd_sweep)
+
+    bench = commands.add_parser("bench", help="training samples/s and peak memory per rule")
+    bench.add_argument("--rules", default=",".join(RULES), help="comma-separated rule names")
+    bench.add_argument("--preset", default="mnist-mlp",
+                       help="the network, optimiser and T of this training preset (default mnist-mlp)")
+    bench.add_argument("--T", type=int, nargs="+", help="time steps (default: the preset's)")
+    bench.add_argument("--batch-size", type=int, help="default: the preset's")
+    bench.add_argument("--batches", type=int, default=100, help="timed mini-batches per pass")
+    bench.add_argument("--layers", type=_layers, help="dense sizes such as 784,800,10 (default: the preset's)")
+    bench.add_argument("--out", help="write the results as JSON here")
+    bench.add_argument("--backend", choices=["numpy", "cupy"])
+    bench.add_argument("--dtype", choices=["float32", "float64"])
+    bench.set_defaults(func=cmd_bench)
+
+    p = commands.add_parser("data", help="list, check and download the datasets")
+    sub = p.add_subparsers(dest="data_command", metavar="{info,fetch}")
+    sub.required = True
+    info = sub.add_parser("info", help="where each dataset is and whether its checksums hold")
+    info.add_argument("--no-verify", action="store_true", help="only locate, do not hash")
+    info.set_defaults(func=lambda a: cli_info(verify=not a.no_verify))
+    get = sub.add_parser("fetch", help="download a dataset into the cache")
+    get.add_argument("name", choices=DATASETS + ("all",))
+    get.add_argument("--no-progress", action="store_true", help="no progress bar")
+    get.set_defaults(func=lambda a: cli_fetch(a.name, progress=not a.no_progress))
+
+    rep = commands.add_parser("report", help="tables of the stored results as markdown")
+    rep.add_argument("--root", default=None, help="results folder (default: $MICROCIRCUIT_RESULTS or data/results)")
+    rep.add_argument("--out", help="write the markdown here (default: print it)")
+    rep.set_defaults(func=cmd_report)
+    return top
+
+
+def main(argv=None) -> int:
+    """Parse the command line and run the chosen command; returns the exit status."""
+    args = parser().parse_args(argv)
+    return args.func(args)
