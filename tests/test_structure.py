@@ -22,7 +22,7 @@ PACKAGE = Path(microcircuit.__file__).parent
 ROOT = PACKAGE.parent
 
 LAYERS = [
-    {"_version", "backend", "files", "tiers"},
+    {"_version", "backend", "files", "tiers", "stats"},
     {"neurons", "encoding"},
     {"layers"},
     {"losses", "rules", "circuit", "optim"},
