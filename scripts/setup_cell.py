@@ -5,7 +5,7 @@ A chapter opened outside this repository (Colab, Kaggle, a bare Jupyter, Jupyter
 from a single template so that the twelve copies never drift apart:
 
 - where ``microcircuit`` is importable (a clone after ``make book``, CI, Binder) it does nothing;
-- in JupyterLite (Pyodide, ``sys.platform == "emscripten"``) it runs ``%pip install microcircuit``,
+- in JupyterLite (Pyodide, ``sys.platform == "emscripten"``) it runs ``%pip install "microcircuit[widgets]"``,
   which piplite answers from the wheels shipped with the site (``make lite``), not from PyPI;
 - anywhere else it runs ``%pip install "microcircuit[widgets] @ git+<repository url>"``.
 
@@ -45,7 +45,7 @@ import sys
 
 if importlib.util.find_spec("microcircuit") is None:
     if sys.platform == "emscripten":  # JupyterLite: the wheel ships with the site
-        %pip install -q microcircuit
+        %pip install -q "microcircuit[widgets]"
     else:
         %pip install -q "microcircuit[widgets] @ git+{url}"
     importlib.invalidate_caches()'''
