@@ -27,6 +27,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
 # what tex-chtml.js may request at run time, relative to _static/mathjax/ (besides itself)
 MATHJAX_KEEP = ("output/chtml", "input/tex", "ui", "a11y", "sre")
 
@@ -92,7 +96,11 @@ def prune_mathjax(static: Path, variant: str) -> list[Path]:
 def _prune_mathjax(app, exc):
     path = str(app.config.mathjax_path or "")
     if exc is None and path.startswith("mathjax/") and app.builder.format == "html":
-        prune_mathjax(Path(app.outdir) / "_static", path.removeprefix("mathjax/"))
+        static = Path(app.outdir) / "_static"
+        before = sum(p.stat().st_size for p in (static / "mathjax").rglob("*") if p.is_file())
+        prune_mathjax(static, path.removeprefix("mathjax/"))
+        after = sum(p.stat().st_size for p in (static / "mathjax").rglob("*") if p.is_file())
+        logger.info(f"MathJax: kept {after / 2**20:.1f} MiB of {before / 2**20:.1f} MiB ({path} and what it loads)")
 
 
 def setup(app):

@@ -71,6 +71,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(socketserver.ThreadingTCPServer):
+    def handle_error(self, request, client_address):  # a browser closing a connection early is no fault
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
 PREFIX = "/microcircuit/"  # the sub-path the site is served under (GitHub Pages: /<repo>/)
 
 
@@ -89,7 +95,7 @@ def serve(folder: Path, prefix: str = PREFIX):
     """Serve ``folder`` under ``prefix`` on localhost on a free port; returns ``(server, base_url)``."""
     handler_class = type("Handler", (_PrefixHandler,), {"prefix": prefix})
     handler = functools.partial(handler_class, directory=str(folder))
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}{prefix}"
@@ -156,10 +162,21 @@ def check_page(page, url: str) -> tuple[list[str], dict]:
     return problems, info
 
 
-_LITE_NOTEBOOK_JS = """() => {
+_LITE_NOTEBOOK_JS = """(title) => {
   const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
-  return nb ? nb.querySelectorAll('.jp-Cell').length : 0;
+  return nb !== null && nb.querySelectorAll('.jp-Cell').length > 1 && nb.textContent.includes(title);
 }"""
+
+
+def _title(notebook: Path) -> str:
+    """The first heading of a notebook (what JupyterLab must render when it opens it)."""
+    import json
+
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for line in "".join(cell["source"]).splitlines():
+            if cell["cell_type"] == "markdown" and line.startswith("#"):
+                return line.lstrip("#").strip()
+    return ""
 
 
 def _is_local(url: str, base: str) -> bool:
@@ -208,19 +225,22 @@ def check_lite(browser, folder: Path, base: str, verbose: bool = True) -> dict[s
         page.on("response", lambda resp, pr=problems: pr.append(f"HTTP {resp.status}: {resp.url}")
                 if resp.status >= 400 and _is_local(resp.url, base) else None)
         try:
+            title = _title(lite / "files" / "chapters" / name)
             page.goto(base + f"lite/lab/index.html?path=chapters/{name}", wait_until="load")
             try:
-                page.wait_for_function(_LITE_NOTEBOOK_JS, timeout=60_000)
-                cells = page.evaluate(_LITE_NOTEBOOK_JS)
+                page.wait_for_function(_LITE_NOTEBOOK_JS, arg=title, timeout=60_000)
+                opened = True
             except Exception:  # noqa: BLE001 - reported as a problem
-                cells = 0
-            if cells == 0:
-                problems.append("JupyterLab did not open the notebook (no cells rendered)")
+                opened = False
+            if not opened:
+                problems.append(f"JupyterLab did not render the notebook (its title {title!r} did not appear)")
+            elif name == chapters[0]:
+                page.wait_for_timeout(5_000)  # let the kernel start: it fetches Pyodide
         finally:
             page.close()
         results[f"lite/lab ?path=chapters/{name}"] = problems
         if verbose:
-            print(f"{'ok  ' if not problems else 'FAIL'} lite: chapters/{name} opened in JupyterLab, {cells} cells",
+            print(f"{'ok  ' if not problems else 'FAIL'} lite: chapters/{name} opened in JupyterLab ({title!r})",
                   flush=True)
             for problem in problems:
                 print(f"       {problem}")
@@ -250,6 +270,10 @@ def check_book(folder: Path, verbose: bool = True) -> dict[str, list[str]]:
                 page = browser.new_page()
                 try:  # the root redirect works under the sub-path
                     page.goto(base, wait_until="load")
+                    try:
+                        page.wait_for_url("**/chapters/**", timeout=10_000)  # the meta refresh
+                    except Exception:  # noqa: BLE001 - reported below
+                        pass
                     landed = page.url
                 finally:
                     page.close()

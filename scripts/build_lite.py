@@ -99,8 +99,11 @@ def requires_dist(wheel: Path) -> list[str]:
 def build_library_wheel(dest: Path) -> Path:
     for old in dest.glob(f"{LIBRARY}-*.whl"):
         old.unlink()
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), str(ROOT)],
-                   check=True)
+    had_build = (ROOT / "build").exists()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "-w", str(dest), str(ROOT)], check=True)  # setuptools from the lite extra: offline
+    if not had_build:  # setuptools leaves build/ in the source tree
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = dest.glob(f"{LIBRARY}-*.whl")
     return wheel
 
