@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import socketserver
 import sys
@@ -215,7 +216,16 @@ def check_lite(browser, folder: Path, base: str, verbose: bool = True) -> dict[s
     for name in chapters:
         page = browser.new_page()
         problems = []
-        page.on("pageerror", lambda exc, pr=problems: pr.append(f"javascript error: {exc}"))
+
+        def pageerror(exc, pr=problems):
+            # the kernel failing to import Pyodide from its CDN (offline) is "not verified", not a fault
+            urls = re.findall(r"https?://[^\s'\"]+", str(exc))
+            if urls and not any(_is_local(u, base) for u in urls):
+                external.update(urls)
+            else:
+                pr.append(f"javascript error: {exc}")
+
+        page.on("pageerror", pageerror)
 
         def failed(req, pr=problems):
             (pr.append(f"request failed: {req.url} ({req.failure})") if _is_local(req.url, base)
