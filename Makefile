@@ -1,11 +1,14 @@
 # Two commands on a fresh machine (README):
 #   make book     create .venv, install the library with the book tools, build _build/html
+#                 and the JupyterLite site in _build/html/lite (make lite)
 #   make test     install the test tools, run the library tests and the chapters (nbval, smoke tier)
 # More:
 #   make nbval      re-run every chapter in the smoke tier and compare marked outputs
 #   make wheel-test build the wheel, install it in a fresh venv, run every chapter from it (smoke)
 #   make browser    open every built chapter in headless Chromium and check it
-#   make notebooks  re-execute the chapters in the smoke tier so stored outputs match nbval
+#   make lite       build the JupyterLite site (chapters + library wheels) into _build/html/lite
+#   make notebooks  store the book-tier outputs (those the HTML shows) in the chapters
+#   make setup-cell insert/update every chapter's setup cell and the README's launch links
 #   make check      all of it: test, book, browser (what CI runs)
 PYTHON_SYSTEM ?= python3
 VENV ?= .venv
@@ -13,7 +16,7 @@ PY := $(VENV)/bin/python
 MICROCIRCUIT_TIER ?= book
 export TQDM_DISABLE ?= 1
 
-.PHONY: book test nbval wheel-test browser notebooks check clean
+.PHONY: book lite test nbval wheel-test browser notebooks setup-cell check clean
 
 # one stamp per extra: reinstalls when pyproject.toml changes
 $(VENV)/.installed-%: pyproject.toml
@@ -22,9 +25,13 @@ $(VENV)/.installed-%: pyproject.toml
 	$(PY) -m pip install -q -e ".[$*]"
 	touch $@
 
-book: $(VENV)/.installed-book
+book: $(VENV)/.installed-book $(VENV)/.installed-lite
 	$(PY) scripts/book_cache_key.py
 	MICROCIRCUIT_TIER=$(MICROCIRCUIT_TIER) $(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(MAKE) lite
+
+lite: $(VENV)/.installed-lite
+	$(PY) scripts/build_lite.py --check
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q tests
@@ -42,7 +49,10 @@ browser: $(VENV)/.installed-browser
 	$(PY) scripts/browser_check.py _build/html
 
 notebooks: $(VENV)/.installed-test
-	$(PY) scripts/execute_notebooks.py
+	$(PY) scripts/execute_notebooks.py --auto
+
+setup-cell: $(VENV)/.installed-test
+	$(PY) scripts/setup_cell.py
 
 check: test book browser
 

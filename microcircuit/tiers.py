@@ -11,15 +11,25 @@ The tier comes from the environment variable ``MICROCIRCUIT_TIER``:
 - ``smoke``: every chapter executes in seconds on the bundled samples (the CI test);
 - ``book`` (default): minutes on a laptop CPU (what the published book shows);
 - ``full``: paper-scale runs (a GPU and the full datasets).
+
+In a browser tab (Pyodide, JupyterLite: ``sys.platform == "emscripten"``) the default is
+``smoke``, sized for a single-threaded WebAssembly kernel; the variable still overrides it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 TIERS = ("smoke", "book", "full")
 ENV = "MICROCIRCUIT_TIER"
 DEFAULT = "book"
+BROWSER_DEFAULT = "smoke"  # Pyodide / JupyterLite
+
+
+def default() -> str:
+    """The tier used when ``$MICROCIRCUIT_TIER`` is unset: ``book``, or ``smoke`` in a browser."""
+    return BROWSER_DEFAULT if sys.platform == "emscripten" else DEFAULT
 
 
 def _check(name: str) -> str:
@@ -30,9 +40,9 @@ def _check(name: str) -> str:
 
 
 def tier() -> str:
-    """The active tier: ``$MICROCIRCUIT_TIER`` (``smoke``, ``book`` or ``full``), default ``book``."""
+    """The active tier: ``$MICROCIRCUIT_TIER`` (``smoke``, ``book`` or ``full``), default :func:`default`."""
     value = os.environ.get(ENV, "")
-    return _check(value) if value.strip() else DEFAULT
+    return _check(value) if value.strip() else default()
 
 
 def by_tier(smoke, book, full=None, *, tier_name: str | None = None):

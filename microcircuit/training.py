@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from .presets import preset, run_settings
 
 def git_commit() -> str | None:
     """The commit of the library's checkout, if it is one (``None`` for an installed wheel)."""
+    if sys.platform == "emscripten":  # a browser (Pyodide, JupyterLite) starts no processes
+        return None
     try:
         here = Path(__file__).resolve().parent
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)

@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 DOCTREES = ROOT / "_build" / ".doctrees"  # Sphinx's environment: without it every page is re-read
 KEY_FILE = ROOT / "_build" / ".microcircuit_cache_key"
+TIER_FILE = ROOT / "_build" / ".microcircuit_cache_tier"  # read by scripts/execute_notebooks.py --from-cache
 ENV_VARS = ("MICROCIRCUIT_TIER", "MICROCIRCUIT_BACKEND", "MICROCIRCUIT_DTYPE")
 
 
@@ -53,11 +54,19 @@ def key() -> str:
     return h.hexdigest()
 
 
+def _write_tier() -> None:
+    """Record beside the key which tier the cache holds (the key itself is a hash)."""
+    KEY_FILE.with_name(TIER_FILE.name).write_text(
+        (os.environ.get("MICROCIRCUIT_TIER", "").strip().lower() or "book") + "\n")
+
+
 def main(argv: list[str]) -> int:
     new = key()
     old = KEY_FILE.read_text().strip() if KEY_FILE.is_file() else None
     if new == old:
         print(f"book cache key unchanged ({new[:12]}): keeping the execution cache")
+        if "--check" not in argv:
+            _write_tier()
         return 0
     if "--check" in argv:
         print(f"book cache key changed ({(old or 'none')[:12]} -> {new[:12]}): the cache is stale")
@@ -72,6 +81,7 @@ def main(argv: list[str]) -> int:
         print(f"book cache key {new[:12]} (no execution cache yet)")
     KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
     KEY_FILE.write_text(new + "\n")
+    _write_tier()
     return 0
 
 

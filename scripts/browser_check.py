@@ -9,6 +9,13 @@ For each HTML page of ``_build/html`` (the root redirect aside) it checks that
 - every kernel-free widget (``.mc-static-slider``) responds: pressing an arrow key on its
   range input shows a different frame and updates its readout.
 
+The site is served under a sub-path (``PREFIX``, ``/microcircuit/``), as GitHub Pages serves a
+project site (``https://<user>.github.io/<repo>/``), so a link that assumes the site root fails.
+Then (``check_lite``) the JupyterLite site in ``lite/``: its wheel index lists the library,
+every chapter's JupyterLite button leads to it, and JupyterLab opens every chapter there
+(cells rendered). Running a cell needs Pyodide, which the kernel loads from Pyodide's CDN:
+offline that request fails, and the check reports it as not verified rather than as a fault.
+
 Usage::
 
     python scripts/browser_check.py [_build/html]      # or: make browser
@@ -23,6 +30,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import socketserver
 import sys
@@ -64,20 +72,41 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve(folder: Path):
-    """Serve ``folder`` on localhost on a free port; returns ``(server, base_url)``."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+class _QuietServer(socketserver.ThreadingTCPServer):
+    def handle_error(self, request, client_address):  # a browser closing a connection early is no fault
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
+
+
+PREFIX = "/microcircuit/"  # the sub-path the site is served under (GitHub Pages: /<repo>/)
+
+
+class _PrefixHandler(_QuietHandler):
+    """Serves the folder under ``prefix`` only: any other path is a 404, as on GitHub Pages."""
+
+    prefix = "/"
+
+    def translate_path(self, path):
+        if not path.startswith(self.prefix):
+            return str(Path(self.directory) / "__outside_the_prefix__")
+        return super().translate_path("/" + path[len(self.prefix):])
+
+
+def serve(folder: Path, prefix: str = PREFIX):
+    """Serve ``folder`` under ``prefix`` on localhost on a free port; returns ``(server, base_url)``."""
+    handler_class = type("Handler", (_PrefixHandler,), {"prefix": prefix})
+    handler = functools.partial(handler_class, directory=str(folder))
+    server = _QuietServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    return server, f"http://127.0.0.1:{server.server_address[1]}{prefix}"
 
 
 def pages(folder: Path) -> list[Path]:
-    """The book's pages: every HTML file except the root redirect, search and genindex."""
+    """The book's pages: every HTML file except the root redirect, search and genindex (and lite/)."""
     skip = {"index.html", "search.html", "genindex.html"}
     return sorted(p for p in folder.rglob("*.html")
-                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+                  if p.name not in skip and not {"_static", "_sources", "lite"} & set(p.relative_to(folder).parts))
 
 
 _MATH_JS = """async () => {
@@ -134,6 +163,109 @@ def check_page(page, url: str) -> tuple[list[str], dict]:
     return problems, info
 
 
+_LITE_NOTEBOOK_JS = """(title) => {
+  const nb = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook');
+  return nb !== null && nb.querySelectorAll('.jp-Cell').length > 1 && nb.textContent.includes(title);
+}"""
+
+
+def _title(notebook: Path) -> str:
+    """The first heading of a notebook (what JupyterLab must render when it opens it)."""
+    import json
+
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for line in "".join(cell["source"]).splitlines():
+            if cell["cell_type"] == "markdown" and line.startswith("#"):
+                return line.lstrip("#").strip()
+    return ""
+
+
+def _is_local(url: str, base: str) -> bool:
+    return url.startswith(base.split("/", 3)[0] + "//" + base.split("/", 3)[2])
+
+
+def check_lite(browser, folder: Path, base: str, verbose: bool = True) -> dict[str, list[str]]:
+    """The JupyterLite site under ``lite/``: index, launch buttons, every chapter opened in JupyterLab.
+
+    Returns ``{what: [problems]}``. Requests to other hosts (the kernel fetching Pyodide from its
+    CDN) are not faults here: offline they fail, and are reported as not verified.
+    """
+    import json
+
+    results: dict[str, list[str]] = {}
+    lite = folder / "lite"
+    if not (lite / "lab" / "index.html").is_file():
+        return {"lite/": [f"no JupyterLite site in {lite}: run `make lite`"]}
+    chapters = sorted(p.name for p in (lite / "files" / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    index = json.loads((lite / "pypi" / "all.json").read_text())
+    results["lite/pypi/all.json"] = [] if "microcircuit" in index else ["the library's wheel is not in the index"]
+    page = browser.new_page()
+    try:
+        # every chapter page links to the lite site, under the prefix, and the link resolves
+        problems = []
+        for html in sorted((folder / "chapters").glob("[0-9][0-9]_*.html")):
+            page.goto(base + f"chapters/{html.name}", wait_until="domcontentloaded")
+            links = page.eval_on_selector_all("a[href*='lite/lab/index.html']", "as => as.map(a => a.href)")
+            want = base + f"lite/lab/index.html?path=chapters/{html.stem}.ipynb"
+            if want not in links:
+                problems.append(f"{html.name}: no JupyterLite button to {want} (found {links})")
+        results["JupyterLite buttons"] = problems
+    finally:
+        page.close()
+    external: set[str] = set()
+    for name in chapters:
+        page = browser.new_page()
+        problems = []
+
+        def pageerror(exc, pr=problems):
+            # the kernel failing to import Pyodide from its CDN (offline) is "not verified", not a fault
+            urls = re.findall(r"https?://[^\s'\"]+", str(exc))
+            if urls and not any(_is_local(u, base) for u in urls):
+                external.update(urls)
+            else:
+                pr.append(f"javascript error: {exc}")
+
+        page.on("pageerror", pageerror)
+
+        def failed(req, pr=problems):
+            (pr.append(f"request failed: {req.url} ({req.failure})") if _is_local(req.url, base)
+             else external.add(req.url.split("?")[0]))
+
+        page.on("requestfailed", failed)
+        page.on("response", lambda resp, pr=problems: pr.append(f"HTTP {resp.status}: {resp.url}")
+                if resp.status >= 400 and _is_local(resp.url, base) else None)
+        try:
+            title = _title(lite / "files" / "chapters" / name)
+            page.goto(base + f"lite/lab/index.html?path=chapters/{name}", wait_until="load")
+            try:
+                page.wait_for_function(_LITE_NOTEBOOK_JS, arg=title, timeout=60_000)
+                opened = True
+            except Exception:  # noqa: BLE001 - reported as a problem
+                opened = False
+            if not opened:
+                problems.append(f"JupyterLab did not render the notebook (its title {title!r} did not appear)")
+            elif name == chapters[0]:
+                page.wait_for_timeout(5_000)  # let the kernel start: it fetches Pyodide
+        finally:
+            page.close()
+        results[f"lite/lab ?path=chapters/{name}"] = problems
+        if verbose:
+            print(f"{'ok  ' if not problems else 'FAIL'} lite: chapters/{name} opened in JupyterLab ({title!r})",
+                  flush=True)
+            for problem in problems:
+                print(f"       {problem}")
+    if verbose:
+        print(f"ok   lite/pypi/all.json lists: {', '.join(sorted(index))}" if "microcircuit" in index
+              else "FAIL lite/pypi/all.json has no microcircuit wheel")
+        print(f"{'ok  ' if not results['JupyterLite buttons'] else 'FAIL'} JupyterLite button on every chapter page")
+        for problem in results["JupyterLite buttons"]:
+            print(f"       {problem}")
+        if external:
+            print("NOT VERIFIED (offline): running code in JupyterLite; the kernel's requests to other hosts "
+                  "failed: " + ", ".join(sorted(external)[:3]))
+    return results
+
+
 def check_book(folder: Path, verbose: bool = True) -> dict[str, list[str]]:
     """Run every check on every page; returns ``{page: [problems]}`` (empty lists when fine)."""
     from playwright.sync_api import sync_playwright
@@ -145,6 +277,20 @@ def check_book(folder: Path, verbose: bool = True) -> dict[str, list[str]]:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium_path(), args=LAUNCH_ARGS, headless=True)
             try:
+                page = browser.new_page()
+                try:  # the root redirect works under the sub-path
+                    page.goto(base, wait_until="load")
+                    try:
+                        page.wait_for_url("**/chapters/**", timeout=10_000)  # the meta refresh
+                    except Exception:  # noqa: BLE001 - reported below
+                        pass
+                    landed = page.url
+                finally:
+                    page.close()
+                results[f"{PREFIX} (root redirect)"] = [] if landed.startswith(base + "chapters/") else [
+                    f"{base} did not lead to a chapter under the prefix (landed on {landed})"]
+                if verbose:
+                    print(f"{'ok  ' if landed.startswith(base + 'chapters/') else 'FAIL'} {base} -> {landed}")
                 for path in pages(folder):
                     rel = path.relative_to(folder).as_posix()
                     page = browser.new_page()
@@ -159,6 +305,7 @@ def check_book(folder: Path, verbose: bool = True) -> dict[str, list[str]]:
                               f"{info['widgets']} widgets", flush=True)
                         for problem in problems:
                             print(f"       {problem}")
+                results.update(check_lite(browser, folder, base, verbose))
             finally:
                 browser.close()
     finally:
