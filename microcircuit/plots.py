@@ -174,14 +174,15 @@ def encoding_raster(values, spikes, dt_ms: float | None = 1.0, title: str | None
     return fig
 
 
-def rate_error_vs_T(Ts, errors: dict, title: str | None = None):
-    """Mean absolute error of the measured rate against ``T`` (log-log), ``{label: errors}``."""
+def rate_error_vs_T(Ts, errors: dict, title: str | None = None, xlabel: str = "time steps T",
+                    ylabel: str = "mean |measured rate − x|"):
+    """Mean absolute error of a measured rate against ``T`` (log-log), ``{label: errors}``."""
     Ts = _host(Ts).reshape(-1)
     fig, ax = figure(figsize=(5.0, 3.0))
     for label, err in errors.items():
         ax.loglog(Ts, _host(err).reshape(-1), marker="o", label=label)
-    ax.set_xlabel("time steps T")
-    ax.set_ylabel("mean |measured rate − x|")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.legend(fontsize="small")
@@ -221,7 +222,7 @@ def compartment_diagram(title: str | None = "A pyramidal cell and its three comp
     for dx in (-1.2, -0.4, 0.4, 1.2):
         ax.plot([np.sign(dx) * 0.3, dx], [-0.4, -1.5], color="black", linewidth=2)
     ax.plot([0, 0], [-0.4, -2.7], color=INPUT_COLOR, linewidth=1.5, linestyle=":")
-    ax.text(0.9, 2.7, "apical dendrite\nfeedback error a = B(E⁺ − E⁻)\ngates plasticity", fontsize="small", va="center")
+    ax.text(0.9, 2.7, "apical dendrite\nfeedback error a = B(E⁺ − E⁻)\ndrives the error cells", fontsize="small", va="center")
     ax.text(0.7, 0.05, "soma (LIF)\nv ← αv + I, spike at θ\nrate r, gain g", fontsize="small", va="center")
     ax.text(1.4, -1.3, "basal dendrite\nI = W x + b\n(plastic synapses W)", fontsize="small", va="center")
     ax.text(0.15, -2.75, "axon: spikes to layer l+1", fontsize="small", va="center")
@@ -302,7 +303,9 @@ def circuit_diagram(sizes=(3, 3, 2), feedback: str = "local", title: str | None 
         Line2D([], [], color="0.6", lw=1, label="A: feedforward W (plastic)"),
         Line2D([], [], color=E_PLUS_COLOR, lw=1, ls="--", label="B: feedback |M|·sign(Wᵀ) (fixed)"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small", frameon=False)
+    # below the drawing, in two columns: readable when the figure is scaled to the page width
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize="small",
+              frameon=False)
     ax.set_xlim(-0.6, xs[-1] + 1.6)
     ax.set_ylim(-top - 0.5, top + 0.3)
     ax.axis("off")
@@ -310,14 +313,26 @@ def circuit_diagram(sizes=(3, 3, 2), feedback: str = "local", title: str | None 
     return fig
 
 
-def error_cells(cells, sample: int = 0, names=None, title: str | None = None, ylim: float | None = None):
+def error_cells(cells, sample: int = 0, names=None, title: str | None = None, ylim: float | None = None,
+                image=None, image_title: str = "input"):
     """Rates of the E+ (up, red) and E- (down, blue) cells of every plastic layer, output on top.
 
     ``cells``: a list per layer of :class:`microcircuit.circuit.ErrorCells` (or ``None`` for
     pooling layers, skipped), as returned by ``Microcircuit.error_phase``; one sample shown.
+    ``image``: an optional 2-d input image drawn at the left (``image_title`` above it).
     """
     layers = [(i, c) for i, c in enumerate(cells) if c is not None][::-1]
-    fig, axes = figure(len(layers), 1, figsize=(6.0, 1.7 * len(layers) + 0.5), squeeze=False)
+    if image is None:
+        fig, axes = figure(len(layers), 1, figsize=(6.0, 1.7 * len(layers) + 0.5), squeeze=False)
+    else:
+        fig = figure(figsize=(7.6, 1.7 * len(layers) + 0.5))[0]
+        grid = fig.add_gridspec(len(layers), 2, width_ratios=(1, 3.6))
+        axes = np.array([[fig.add_subplot(grid[k, 1])] for k in range(len(layers))])
+        ax_img = fig.add_subplot(grid[:, 0])
+        ax_img.imshow(_host(image), cmap="gray_r", vmin=0, vmax=1)
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_title(image_title, fontsize="medium")
     for ax, (i, c) in zip(axes[:, 0], layers):
         pos = _host(c.pos)[sample].reshape(-1)
         neg = _host(c.neg)[sample].reshape(-1)
@@ -483,4 +498,30 @@ def alignment_meter_figure(epoch: int, history: dict, first_epoch: int = 0, incl
         ax.invert_yaxis()
     when = "before training" if epoch == 0 else f"after epoch {epoch}"
     fig.suptitle(f"{when}  (dotted: 90°, orthogonal to BP)", fontsize="medium")
+    return fig
+
+
+def update_scatter_figure(sample: dict, rule: str = "", epoch: int | None = None, layer_name: str = "hidden layer 1"):
+    """Entries of a rule's weight update (y) against BP's update of the same weights (x).
+
+    ``sample``: ``{"rule": entries, "bp": entries, "angle": degrees, "agree": fraction}`` as from
+    :func:`microcircuit.widgets.update_sample`. Each update is divided by its largest entry, so
+    that the picture shows directions, not step sizes. Points in the shaded quadrants change the
+    weight the way BP would (same sign).
+    """
+    ours, bp = np.asarray(sample["rule"], dtype=float), np.asarray(sample["bp"], dtype=float)
+    ours = ours / max(np.abs(ours).max(), 1e-30)
+    bp = bp / max(np.abs(bp).max(), 1e-30)
+    fig, ax = figure(figsize=(3.8, 3.4))
+    ax.axhspan(0, 1.1, xmin=0.5, xmax=1.0, color=P_COLOR, alpha=0.08, lw=0)
+    ax.axhspan(-1.1, 0, xmin=0.0, xmax=0.5, color=P_COLOR, alpha=0.08, lw=0)
+    ax.scatter(bp, ours, s=5, alpha=0.6, color=RULE_COLORS.get(rule, "0.3"))
+    ax.axhline(0, color="black", lw=0.5)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlim(-1.1, 1.1)
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_xlabel(f"BP's update of {layer_name} (scaled)")
+    ax.set_ylabel(f"{RULE_LABELS.get(rule, rule)}'s update (scaled)")
+    when = "" if epoch is None else ("before training: " if epoch == 0 else f"after epoch {epoch}: ")
+    ax.set_title(f"{when}{sample['angle']:.0f}° to BP, {100 * sample['agree']:.0f}% same sign", fontsize="medium")
     return fig

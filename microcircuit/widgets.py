@@ -23,7 +23,8 @@ Adding a widget for a new chapter takes one function::
         return teaching_widget(fig_fn, "eta", [0.01, 0.1, 1.0], label="learning rate η")
 
 The book's widgets: :func:`lif_widget` (chapter 3), :func:`encoding_widget` (4),
-:func:`error_phase_widget` (6), :func:`hebbian_widget` (7) and :func:`alignment_meter` (9).
+:func:`error_phase_widget` (6), :func:`hebbian_widget` (7) and :func:`update_scatter_widget` (9),
+each with two controls in the static book (:func:`teaching_grid`: a grid of pre-rendered frames).
 """
 
 from __future__ import annotations
@@ -71,54 +72,92 @@ def _format(value, fmt) -> str:
 
 
 class StaticSlider:
-    """A kernel-free slider: one pre-rendered frame per value, swapped by an HTML range input.
+    """A kernel-free widget: one pre-rendered frame per combination of control values, swapped
+    by one HTML range input per control (one control: a slider; two: a grid of frames).
 
-    Attributes: ``html`` (the self-contained HTML string), ``n_frames``, ``values``,
-    ``labels``. Displays itself in Jupyter through ``_repr_html_``.
+    frames : base64 PNGs in row-major order over the controls (the last control varies fastest).
+    controls : ``[(label, [value labels])]``, one entry per control.
+    start : index of the first frame's value on each control.
+    alt : what the pictures show, for readers who cannot see them; each frame's alt text adds
+        the control values it was drawn for.
+
+    Attributes: ``html`` (the self-contained HTML string), ``n_frames``, ``controls``;
+    ``values``, ``labels`` and ``label`` describe the first control. Displays itself in Jupyter
+    through ``_repr_html_``.
     """
 
-    def __init__(self, frames, values, labels, label: str, start: int = 0, alt: str = ""):
+    def __init__(self, frames, values, labels, label: str, start=0, alt: str = "", controls=None):
         if not frames:
             raise ValueError("a static slider needs at least one frame")
-        self.frames, self.values, self.labels = list(frames), list(values), list(labels)
-        self.label, self.start = label, int(start)
+        self.frames = list(frames)
+        self.controls = [(label, list(labels))] if controls is None else [(c, list(v)) for c, v in controls]
+        starts = [int(start)] if isinstance(start, numbers.Integral) else [int(s) for s in start]
+        if len(starts) != len(self.controls) or not all(0 <= s < len(v) for s, (_, v) in zip(starts, self.controls)):
+            raise ValueError(f"start={start!r} is not one frame index per control")
+        if int(np.prod([len(v) for _, v in self.controls])) != len(self.frames):
+            raise ValueError("need one frame per combination of control values")
+        self.values, self.labels, self.label = list(values), self.controls[0][1], self.controls[0][0]
+        self.starts = starts
+        self.start = int(np.ravel_multi_index(starts, [len(v) for _, v in self.controls]))
+        self.alt = alt
         self.html = self._render(alt)
 
     @property
     def n_frames(self) -> int:
         return len(self.frames)
 
+    def frame_alt(self, index: int) -> str:
+        """Alt text of one frame: what it shows, and the control values it was drawn for."""
+        where = np.unravel_index(index, [len(v) for _, v in self.controls])
+        values = ", ".join(f"{lab} = {labs[k]}" for (lab, labs), k in zip(self.controls, where))
+        return f"{self.alt} ({values})" if self.alt else values
+
     def _render(self, alt: str) -> str:
         uid = "mc-ss-" + hashlib.sha1("".join(self.frames).encode()).hexdigest()[:10]
-        labels_json = html.escape(json.dumps(self.labels), quote=True)
         handler = (
             "var r=this.closest('.mc-static-slider');"
+            "var c=r.querySelectorAll('input.mc-control');var k=0;"
+            "for(var a=0;a<c.length;a++){k=k*(+c[a].max+1)+(+c[a].value);}"
             "var f=r.querySelectorAll('img.mc-frame');"
-            "for(var i=0;i<f.length;i++){f[i].style.display=(i==this.value)?'block':'none';}"
-            "r.querySelector('output').textContent=JSON.parse(r.dataset.labels)[this.value];"
+            "for(var i=0;i<f.length;i++){f[i].style.display=(i==k)?'block':'none';}"
+            "this.parentNode.querySelector('output').textContent=JSON.parse(this.dataset.labels)[this.value];"
         )
+        rows = []
+        for n, ((label, labels), s) in enumerate(zip(self.controls, self.starts)):
+            cid = f"{uid}-c{n}"
+            note = (f'<span style="color:#777">(precomputed: {self.n_frames} pictures; run the notebook for '
+                    f"live controls)</span>") if n == len(self.controls) - 1 else ""
+            rows.append(
+                f'<div class="mc-control-row" style="display:flex;flex-wrap:wrap;align-items:center;gap:0.6em;'
+                f'font-family:sans-serif;font-size:0.9em">'
+                f'<label for="{cid}">{html.escape(label)}</label>'
+                f'<input id="{cid}" class="mc-control" type="range" min="0" max="{len(labels) - 1}" step="1" '
+                f'value="{s}" data-labels="{html.escape(json.dumps(labels), quote=True)}" '
+                f'style="flex:0 1 14em" oninput="{handler}">'
+                f'<output for="{cid}">{html.escape(labels[s])}</output>{note}</div>'
+            )
         imgs = "".join(
-            f'<img class="mc-frame" data-index="{i}" alt="{html.escape(alt or self.label)} = '
-            f'{html.escape(lab)}" style="max-width:100%;height:auto;display:{"block" if i == self.start else "none"}" '
+            f'<img class="mc-frame" data-index="{i}" alt="{html.escape(self.frame_alt(i), quote=True)}" '
+            f'style="max-width:100%;height:auto;display:{"block" if i == self.start else "none"}" '
             f'src="data:image/png;base64,{png}">'
-            for i, (png, lab) in enumerate(zip(self.frames, self.labels))
+            for i, png in enumerate(self.frames)
         )
-        return (
-            f'<div class="mc-static-slider" id="{uid}" data-labels="{labels_json}">'
-            f'<div style="display:flex;align-items:center;gap:0.6em;font-family:sans-serif;font-size:0.9em">'
-            f'<label for="{uid}-range">{html.escape(self.label)}</label>'
-            f'<input id="{uid}-range" type="range" min="0" max="{self.n_frames - 1}" step="1" '
-            f'value="{self.start}" style="flex:0 1 16em" oninput="{handler}">'
-            f'<output for="{uid}-range">{html.escape(self.labels[self.start])}</output>'
-            f'<span style="color:#777">(precomputed: {self.n_frames} values; run the notebook for live controls)</span>'
-            f"</div>{imgs}</div>"
-        )
+        return f'<div class="mc-static-slider" id="{uid}">{"".join(rows)}{imgs}</div>'
 
     def _repr_html_(self) -> str:
         return self.html
 
     def __repr__(self) -> str:
-        return f"StaticSlider({self.label!r}, {self.n_frames} frames, {len(self.html) // 1024} KB)"
+        shape = " x ".join(str(len(v)) for _, v in self.controls)
+        names = " x ".join(repr(c) for c, _ in self.controls)
+        return f"StaticSlider({names}, {shape} frames, {len(self.html) // 1024} KB)"
+
+
+def _check_size(slider: StaticSlider):
+    if len(slider.html) > MAX_STATIC_BYTES:
+        warnings.warn(f"static widget {slider.label!r} is {len(slider.html) // 1024} KB: use fewer values or a lower dpi",
+                      stacklevel=3)
+    return slider
 
 
 def static_slider(fig_fn, values, label: str, *, fmt=None, dpi: int = 80, start: int | None = None,
@@ -132,31 +171,59 @@ def static_slider(fig_fn, values, label: str, *, fmt=None, dpi: int = 80, start:
     dpi : resolution of the frames; keep it low so the widget stays small (the ``smoke``
         tier caps it at ``SMOKE_DPI``).
     start : index of the frame shown first (default: the middle one).
+    alt : what the pictures show (alt text; the value of each frame is added).
     """
     values = list(values)
     if not values:
         raise ValueError("static_slider needs at least one value")
     if tier() == "smoke":
         dpi = min(dpi, SMOKE_DPI)  # CI: keep the notebooks' stored outputs small
-    frames = [_png_base64(fig_fn(v), dpi) for v in values]
     start = len(values) // 2 if start is None else int(start)
     if not 0 <= start < len(values):
         raise ValueError(f"start={start} is not a frame index (0..{len(values) - 1})")
-    slider = StaticSlider(frames, values, [_format(v, fmt) for v in values], label, start, alt)
-    if len(slider.html) > MAX_STATIC_BYTES:
-        warnings.warn(f"static slider {label!r} is {len(slider.html) // 1024} KB: use fewer values or a lower dpi",
-                      stacklevel=2)
-    return slider
+    frames = [_png_base64(fig_fn(v), dpi) for v in values]
+    return _check_size(StaticSlider(frames, values, [_format(v, fmt) for v in values], label, start, alt))
+
+
+def static_grid(fig_fn, controls, *, dpi: int = 80, start=None, alt: str = "") -> StaticSlider:
+    """Render ``fig_fn(**{name: value, ...})`` for every combination of two (or more) controls.
+
+    controls : ``[(name, values, label, fmt)]`` (``fmt`` may be omitted): one range input each.
+    start : the value index each control starts on (default: the middle of each).
+    The page holds ``prod(len(values))`` frames: keep the grid small (the byte budget is
+    ``MAX_STATIC_BYTES``).
+    """
+    controls = [tuple(c) + (None,) * (4 - len(c)) for c in controls]
+    if not controls or any(not list(c[1]) for c in controls):
+        raise ValueError("static_grid needs controls with at least one value each")
+    if tier() == "smoke":
+        dpi = min(dpi, SMOKE_DPI)
+    start = [len(list(c[1])) // 2 for c in controls] if start is None else list(start)
+    grids = np.meshgrid(*[np.arange(len(list(c[1]))) for c in controls], indexing="ij")
+    combos = np.stack([g.ravel() for g in grids], axis=1)
+    values = [list(c[1]) for c in controls]
+    frames = [_png_base64(fig_fn(**{c[0]: values[a][k] for a, (c, k) in enumerate(zip(controls, combo))}), dpi)
+              for combo in combos]
+    labels = [(c[2] or c[0], [_format(v, c[3]) for v in values[a]]) for a, c in enumerate(controls)]
+    return _check_size(StaticSlider(frames, values[0], labels[0][1], labels[0][0], start, alt, controls=labels))
 
 
 # --------------------------------------------------------------------- live controls
-def _control(name: str, values, fmt=None):
-    """An ipywidget for a list of values: a numeric slider if evenly spaced, else a selection."""
+_MISSING = object()
+
+
+def _control(name: str, values, fmt=None, value=_MISSING):
+    """An ipywidget for a list of values: a numeric slider if evenly spaced, else a selection.
+
+    value : the value it opens on (default: the middle one), so that the live widget can open
+        on the picture the static book shows.
+    """
     import ipywidgets as W
 
     if isinstance(values, W.Widget):
         return values
     values = list(values)
+    value = values[len(values) // 2] if value is _MISSING else value
     style = {"description_width": "initial"}
     layout = W.Layout(width="22em")
     numeric = all(isinstance(v, numbers.Real) and math.isfinite(v) and not isinstance(v, bool) for v in values)
@@ -164,24 +231,27 @@ def _control(name: str, values, fmt=None):
         steps = np.diff(np.asarray(values, dtype=float))
         if np.allclose(steps, steps[0]) and steps[0] > 0:
             if all(isinstance(v, numbers.Integral) for v in values):
-                return W.IntSlider(value=values[len(values) // 2], min=values[0], max=values[-1],
+                return W.IntSlider(value=value, min=values[0], max=values[-1],
                                    step=int(steps[0]), description=name, style=style, layout=layout,
                                    continuous_update=False)
             fine = steps[0] / 4
-            return W.FloatSlider(value=values[len(values) // 2], min=values[0], max=values[-1], step=fine,
+            return W.FloatSlider(value=value, min=values[0], max=values[-1], step=fine,
                                  description=name, style=style, layout=layout, continuous_update=False,
                                  readout_format=".3g")
-    return W.SelectionSlider(options=[(_format(v, fmt), v) for v in values], value=values[len(values) // 2],
+    return W.SelectionSlider(options=[(_format(v, fmt), v) for v in values], value=value,
                              description=name, style=style, layout=layout, continuous_update=False)
 
 
-def live_widget(fig_fn, controls: dict, fixed: dict | None = None):
-    """An ipywidgets panel: one control per ``{name: values or widget}``, the figure below."""
+def live_widget(fig_fn, controls: dict, fixed: dict | None = None, start: dict | None = None):
+    """An ipywidgets panel: one control per ``{name: values or widget}``, the figure below.
+
+    start : ``{name: value}`` each control opens on (default: the middle value).
+    """
     import ipywidgets as W
     from IPython.display import display
 
-    fixed = dict(fixed or {})
-    ctrls = {name: _control(name, vals) for name, vals in controls.items()}
+    fixed, start = dict(fixed or {}), dict(start or {})
+    ctrls = {name: _control(name, vals, value=start.get(name, _MISSING)) for name, vals in controls.items()}
 
     def show(**kwargs):
         display(fig_fn(**fixed, **kwargs))
@@ -193,8 +263,9 @@ def live_widget(fig_fn, controls: dict, fixed: dict | None = None):
 class TeachingWidget:
     """Both faces of a teaching widget; its rich display carries the live view and the static HTML."""
 
-    def __init__(self, static: StaticSlider, live_factory=None):
+    def __init__(self, static: StaticSlider, live_factory=None, start: dict | None = None):
         self.static = static
+        self.start = dict(start or {})  # the values the live controls open on (the static picture's)
         self._live_factory = live_factory
         self._live = None
 
@@ -222,21 +293,48 @@ class TeachingWidget:
 
 
 def teaching_widget(fig_fn, param: str, values, label: str | None = None, *, live: dict | None = None,
-                    fixed: dict | None = None, fmt=None, dpi: int = 80, start: int | None = None) -> TeachingWidget:
+                    fixed: dict | None = None, fmt=None, dpi: int = 80, start: int | None = None,
+                    alt: str = "") -> TeachingWidget:
     """A widget over ``fig_fn(**{param: value}, **fixed)``: static sweep of ``param``, live sliders.
 
     live : extra parameters for the live version only, ``{name: values}`` (the static book
         holds them at their ``fixed`` value).
     """
     fixed = dict(fixed or {})
+    values = list(values)
     static = static_slider(lambda v: fig_fn(**fixed, **{param: v}), values, label or param, fmt=fmt, dpi=dpi,
-                           start=start)
-    controls = {param: list(values), **(live or {})}
+                           start=start, alt=alt)
+    controls = {param: values, **(live or {})}
+    opening = {param: values[static.start], **{k: fixed[k] for k in (live or {}) if k in fixed}}
     live_fixed = {k: v for k, v in fixed.items() if k not in controls}
-    return TeachingWidget(static, lambda: live_widget(fig_fn, controls, live_fixed))
+    return TeachingWidget(static, lambda: live_widget(fig_fn, controls, live_fixed, opening), opening)
+
+
+def teaching_grid(fig_fn, controls, *, live: dict | None = None, fixed: dict | None = None, dpi: int = 80,
+                  start=None, alt: str = "") -> TeachingWidget:
+    """A widget with two controls in the static book: a grid of frames over both.
+
+    controls : ``[(name, values, label, fmt)]``, the two parameters the static book varies.
+    live : extra parameters for the live version only (held at their ``fixed`` value in the book).
+    start : value index each static control starts on; the live controls open on the same values.
+    """
+    fixed = dict(fixed or {})
+    controls = [tuple(c) for c in controls]
+    static = static_grid(lambda **kw: fig_fn(**fixed, **kw), controls, dpi=dpi, start=start, alt=alt)
+    names = [c[0] for c in controls]
+    opening = {name: list(c[1])[k] for name, c, k in zip(names, controls, static.starts)}
+    opening.update({k: fixed[k] for k in (live or {}) if k in fixed})
+    live_controls = {c[0]: list(c[1]) for c in controls}
+    live_controls.update(live or {})
+    live_fixed = {k: v for k, v in fixed.items() if k not in live_controls}
+    return TeachingWidget(static, lambda: live_widget(fig_fn, live_controls, live_fixed, opening), opening)
 
 
 # --------------------------------------------------------------- the book's widgets
+def _tau(v) -> str:
+    return "∞ (no leak)" if math.isinf(v) else f"{v:g} steps"
+
+
 def lif_figure(current: float, tau_m: float = math.inf, theta: float = 1.0, T: int = 32, dt_ms: float = 1.0):
     """Membrane potential and spikes of one LIF soma under a constant current (chapter 3)."""
     from . import backend
@@ -251,38 +349,47 @@ def lif_figure(current: float, tau_m: float = math.inf, theta: float = 1.0, T: i
                           title=f"I = {current:.3g}, τ_m = {tau}: {n} spikes in T = {T} steps (r = {n / T:.3g})")
 
 
-def lif_widget(currents=(0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.2), T: int = 32, tau_m: float = math.inf,
+def lif_widget(currents=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2), taus=(math.inf, 20.0, 5.0), T: int = 32,
                theta: float = 1.0) -> TeachingWidget:
-    """Chapter 3: drive one LIF soma with a constant current and watch it integrate and fire."""
-    return teaching_widget(
-        lif_figure, "current", currents, "input current I (θ units per step)",
-        live={"tau_m": [math.inf, 40.0, 20.0, 10.0, 5.0, 2.0], "T": [8, 16, 32, 64]},
-        fixed={"tau_m": tau_m, "theta": theta, "T": T}, fmt="{:.2f}",
+    """Chapter 3: drive one LIF soma with a constant current and a leak; watch it integrate and fire."""
+    return teaching_grid(
+        lif_figure,
+        [("current", list(currents), "input current I (θ per step)", "{:.2f}"),
+         ("tau_m", list(taus), "leak time constant τ_m", _tau)],
+        live={"T": [8, 16, 32, 64]}, fixed={"theta": theta, "T": T}, start=(3, 0), dpi=60,
+        alt="Membrane potential of one cell against time, rising with each step of input, with a spike "
+            "and a drop by θ each time it reaches the threshold line",
     )
 
 
 def encoding_figure(T: int, values=(0.1, 0.3, 0.5, 0.7, 0.9), encoding: str = "bernoulli", seed: int = 0):
     """Spike trains of a few input values under ``encoding`` over ``T`` steps (chapter 4)."""
     from .encoding import spike_train
+    from .neurons import simulate
     from .plots import encoding_raster
 
     values = np.asarray(values, dtype=float)
     spikes = spike_train(values, int(T), encoding, seed=seed)
-    return encoding_raster(values, spikes, title=f"{encoding} coding, T = {T} steps (measured rate at right)")
+    if encoding == "direct":  # a constant current: its spikes are those of the IF soma it drives
+        spikes = simulate(spikes)["spikes"]
+    name = "direct coding into an IF soma" if encoding == "direct" else "Bernoulli coding"
+    return encoding_raster(values, spikes, title=f"{name}, T = {T} steps (measured rate at right)")
 
 
-def encoding_widget(Ts=(4, 8, 16, 32, 64), values=(0.1, 0.3, 0.5, 0.7, 0.9), encoding: str = "bernoulli",
+def encoding_widget(Ts=(4, 8, 16, 32, 64), values=(0.1, 0.3, 0.5, 0.7, 0.9), encodings=("bernoulli", "direct"),
                     seed: int = 0) -> TeachingWidget:
-    """Chapter 4: the same values coded as spikes over more and more time steps."""
-    return teaching_widget(
-        encoding_figure, "T", list(Ts), "time steps T",
-        live={"encoding": ["bernoulli", "direct"], "seed": [0, 1, 2, 3]},
-        fixed={"values": tuple(values), "encoding": encoding, "seed": seed}, start=2,
+    """Chapter 4: the same values coded as spikes over more and more time steps, by either code."""
+    return teaching_grid(
+        encoding_figure,
+        [("T", list(Ts), "time steps T"), ("encoding", list(encodings), "code")],
+        live={"seed": [0, 1, 2, 3]}, fixed={"values": tuple(values), "seed": seed}, start=(2, 0),
+        alt="Spike rasters of five input values, one row per value, with the measured rate beside each row",
     )
 
 
-def error_phase_figure(net, x, target: int, mode: str | None = None):
-    """Error cells of every layer of ``net`` for input ``x`` (one sample) and class ``target``."""
+def error_phase_figure(net, x, target: int, mode: str | None = None, label: int | None = None, seed: int = 0):
+    """Error cells of every layer of ``net`` for input ``x`` (one sample) and class ``target``,
+    with the input image beside them. Spiking mode draws its spikes from ``seed``."""
     from . import backend
     from .circuit import Microcircuit
     from .losses import one_hot
@@ -294,38 +401,53 @@ def error_phase_figure(net, x, target: int, mode: str | None = None):
     X = net._check_x(np.asarray(backend.to_numpy(x)).reshape(1, -1))
     r = net.forward(X)
     e = net.loss.error(r, one_hot(backend.asarray(np.array([int(target)])), net.n_classes))
-    old_mode = rule.mode
+    old_mode, old_gen = rule.mode, rule.gen
     rule.mode = mode or old_mode
+    rule.gen = backend.noise_generator(seed)
     try:
         cells = rule.error_phase(net.layers, e)
     finally:
-        rule.mode = old_mode
+        rule.mode, rule.gen = old_mode, old_gen
     guess = int(np.argmax(backend.to_numpy(r)[0]))
-    return error_cells(cells, title=f"target class {target} (network's guess: {guess}), {rule.mode if mode is None else mode} mode")
+    image = np.asarray(backend.to_numpy(x), dtype=float).reshape(-1)
+    side = int(round(math.sqrt(image.size)))
+    shown = image.reshape(side, side) if side * side == image.size else None
+    caption = f"input (label {label})" if label is not None else "input"
+    return error_cells(cells, image=shown, image_title=caption,
+                       title=f"target class {target} (network's guess: {guess}), {rule.mode if mode is None else mode} mode")
 
 
-def error_phase_widget(net, x, targets=None) -> TeachingWidget:
-    """Chapter 6: pick the correct class and watch the error cells of every layer respond."""
+def error_phase_widget(net, x, targets=None, label: int | None = None) -> TeachingWidget:
+    """Chapter 6: pick the correct class and the error cells' mode; watch every layer respond."""
     targets = list(range(net.n_classes)) if targets is None else list(targets)
-    return teaching_widget(
-        error_phase_figure, "target", targets, "target class",
-        live={"mode": ["rate", "spiking"]}, fixed={"net": net, "x": x, "mode": None}, dpi=72, start=0,
+    start = targets.index(label) if label in targets else 0
+    return teaching_grid(
+        error_phase_figure,
+        [("target", targets, "target class"), ("mode", ["rate", "spiking"], "error cells")],
+        fixed={"net": net, "x": x, "label": label}, dpi=60, start=(start, 0),
+        alt="The input digit, and bar charts of the E+ (upward, red) and E− (downward, blue) error-cell "
+            "rates of every layer, output layer on top",
     )
 
 
-def hebbian_widget(values=(-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0), g: float = 0.8,
+def hebbian_widget(values=(-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0), gains=(0.0, 0.4, 0.8),
                    r_pre=(0.9, 0.7, 0.5, 0.3, 0.1, 0.0)) -> TeachingWidget:
-    """Chapter 7: slide the apical input and watch E+/E- and the Hebbian update follow."""
+    """Chapter 7: slide the apical input and the gain; watch E+/E- and the Hebbian update follow."""
     from .plots import hebbian_figure
 
-    return teaching_widget(
-        hebbian_figure, "a", list(values), "apical input a_i (potential units)",
-        live={"g": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]}, fixed={"g": g, "r_pre": tuple(r_pre)}, fmt="{:+.2f}", dpi=72,
+    return teaching_grid(
+        hebbian_figure,
+        [("a", list(values), "apical input a_i (potential units)", "{:+.2f}"),
+         ("g", list(gains), "gain g_i", "{:.2f}")],
+        fixed={"r_pre": tuple(r_pre)}, dpi=60,
+        start=(list(values).index(0.5) if 0.5 in values else len(values) // 2, len(gains) - 1),
+        alt="Left: the rates of the E+ and E− cells of one pyramidal cell. Right: the change of each of its "
+            "six basal weights, with the presynaptic rates as dots",
     )
 
 
 def alignment_meter(history: dict, first_epoch: int = 0, include_output: bool = False) -> TeachingWidget:
-    """Chapter 9: step through training and watch each rule's updates align with BP's.
+    """Step through training and watch each rule's updates align with BP's (one control).
 
     ``history = {rule: [[angle per plastic layer] for each epoch]}`` from
     :meth:`microcircuit.Network.alignment`, the first entry after ``first_epoch`` epochs.
@@ -337,3 +459,52 @@ def alignment_meter(history: dict, first_epoch: int = 0, include_output: bool = 
     return teaching_widget(alignment_meter_figure, "epoch", epochs, "epoch",
                            fixed={"history": history, "first_epoch": first_epoch, "include_output": include_output},
                            dpi=72, start=n - 1)
+
+
+def update_sample(net, x, y, layer: int = 0, n: int = 400, seed: int = 0) -> dict:
+    """A sample of one layer's weight update under ``net``'s rule and under BP, from one forward pass.
+
+    Returns ``{"rule": entries, "bp": entries, "angle": degrees, "agree": fraction}`` (host arrays
+    of ``n`` entries drawn at ``seed``; ``agree``: the fraction of *all* entries whose signs agree).
+    """
+    from . import backend
+    from .losses import one_hot
+    from .network import angle_degrees
+    from .rules import FeedbackAlignment
+
+    X = net._check_x(x)
+    Y = net._check_y(y, X.shape[0])
+    e = net.loss.error(net.forward(X, net._eval_gen()), one_hot(Y, net.n_classes))
+    plastic = [i for i, lay in enumerate(net.layers) if lay.plastic]
+    i = plastic[layer]
+    ours = backend.to_numpy(net.rule.updates(net.layers, e)[i][0]).ravel()
+    bp = backend.to_numpy(FeedbackAlignment("symmetric").updates(net.layers, e)[i][0]).ravel()
+    pick = np.random.default_rng(seed).choice(ours.size, size=min(n, ours.size), replace=False)
+    nonzero = (ours != 0) & (bp != 0)
+    agree = float(np.mean(np.sign(ours[nonzero]) == np.sign(bp[nonzero]))) if nonzero.any() else float("nan")
+    return {"rule": ours[pick], "bp": bp[pick], "angle": angle_degrees(ours, bp), "agree": agree}
+
+
+def update_scatter_widget(samples: dict, first_epoch: int = 0, layer_name: str = "hidden layer 1") -> TeachingWidget:
+    """Chapter 9: entry by entry, how a rule's update compares with BP's, per rule and epoch.
+
+    ``samples = {rule: [update_sample(...) per epoch]}``, the first after ``first_epoch`` epochs.
+    Where the angle plot gives one number per epoch, each picture shows the weights themselves:
+    points on the diagonal quadrants change as BP would have them change.
+    """
+    from .plots import update_scatter_figure
+
+    rules = list(samples)
+    n = len(samples[rules[0]])
+    epochs = list(range(first_epoch, first_epoch + n))
+
+    def fig_fn(epoch, rule):
+        return update_scatter_figure(samples[rule][epoch - first_epoch], rule=rule, epoch=epoch,
+                                     layer_name=layer_name)
+
+    return teaching_grid(
+        fig_fn, [("epoch", epochs, "epoch (0: before training)"), ("rule", rules, "rule")],
+        dpi=60, start=(0, 0),
+        alt=f"Scatter of the entries of a rule's weight update of {layer_name} against BP's update of the same "
+            "weights, with the fraction of entries whose signs agree",
+    )
