@@ -1,7 +1,7 @@
 """Execute chapter notebooks in place in the ``smoke`` tier, so stored outputs match nbval.
 
-nbval (``make nbval``) re-runs every chapter in the smoke tier and compares the cells marked
-``# NBVAL_CHECK_OUTPUT`` with the outputs stored in the notebook, so the stored outputs must
+nbval (``make nbval``) re-runs every chapter in the smoke tier and compares the cells tagged
+``nbval-check-output`` with the outputs stored in the notebook, so the stored outputs must
 come from the smoke tier too. Run this after editing a chapter::
 
     python scripts/execute_notebooks.py chapters/03_spiking_neuron.ipynb   # one chapter
