@@ -79,10 +79,11 @@ def serve(folder: Path):
 
 
 def pages(folder: Path) -> list[Path]:
-    """The book's pages: every HTML file except the root redirect, search and genindex."""
-    skip = {"index.html", "search.html", "genindex.html"}
+    """The book's pages: every HTML file except a root redirect, search and genindex."""
+    skip = {"search.html", "genindex.html"}
     return sorted(p for p in folder.rglob("*.html")
-                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts)
+                  if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts
+                  and not (p.name == "index.html" and "http-equiv" in p.read_text(errors="ignore")[:2000].lower()))
 
 
 _MATH_JS = """async () => {
