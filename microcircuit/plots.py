@@ -325,7 +325,8 @@ def error_cells(cells, sample: int = 0, names=None, title: str | None = None, yl
     if image is None:
         fig, axes = figure(len(layers), 1, figsize=(6.0, 1.7 * len(layers) + 0.5), squeeze=False)
     else:
-        fig = figure(figsize=(7.6, 1.7 * len(layers) + 0.5))[0]
+        fig, blank = figure(figsize=(7.6, 1.7 * len(layers) + 0.5))
+        blank.remove()  # the panels are laid out on a grid of their own
         grid = fig.add_gridspec(len(layers), 2, width_ratios=(1, 3.6))
         axes = np.array([[fig.add_subplot(grid[k, 1])] for k in range(len(layers))])
         ax_img = fig.add_subplot(grid[:, 0])

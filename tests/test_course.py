@@ -185,6 +185,8 @@ def test_error_phase_widget_teaches_with_two_controls():
     assert w.start["target"] == 2 and w.start["mode"] == "rate"
     rate = w.static.frames[::2]  # rate mode, one per target: every target its own picture
     assert len(set(rate)) == 4
+    fig = widgets.error_phase_figure(net, x, target=1, label=2)
+    assert len(fig.axes) == 1 + 2  # the input image and one panel per plastic layer, nothing else
 
 
 def test_live_widgets_open_on_the_static_picture():
