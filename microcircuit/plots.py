@@ -301,7 +301,7 @@ def circuit_diagram(sizes=(3, 3, 2), feedback: str = "local", title: str | None 
 
     handles = ax.get_legend_handles_labels()[0] + [
         Line2D([], [], color="0.6", lw=1, label="A: feedforward W (plastic)"),
-        Line2D([], [], color=E_PLUS_COLOR, lw=1, ls="--", label="B: feedback |M|·sign(Wᵀ) (fixed)"),
+        Line2D([], [], color=E_PLUS_COLOR, lw=1, ls="--", label="B: feedback |M|·sign(Wᵀ) (|M| fixed, signs follow W)"),
     ]
     # below the drawing, in two columns: readable when the figure is scaled to the page width
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize="small",

@@ -346,6 +346,6 @@ def test_chapter_widgets_have_one_frame_per_value():
     from microcircuit import widgets as pp
 
     w = pp.hebbian_widget(values=(-1.0, 0.0, 1.0))
-    assert w.static.n_frames == 3 and "apical" in w.static.label
+    assert w.static.n_frames == 3 * 3 and "apical" in w.static.label  # apical input x gain
     m = pp.alignment_meter({"bp": [[0, 0]] * 3, "scfa": [[60, 0], [55, 0], [50, 0]]}, first_epoch=0)
     assert m.static.labels == ["0", "1", "2"] and m.static.start == 2
