@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 

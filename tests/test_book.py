@@ -162,12 +162,12 @@ def test_error_phase_widget_needs_a_microcircuit():
         widgets.error_phase_widget(net, np.zeros(6))
     net = Network([6, 4, 3], rule="microcircuit", T=4)
     w = widgets.error_phase_widget(net, np.full(6, 0.5))
-    assert w.static.n_frames == 3
+    assert w.static.n_frames == 3 * 2  # target class x error-cell mode
 
 
 def test_hebbian_and_alignment_widgets():
     w = widgets.hebbian_widget(values=(-0.5, 0.0, 0.5))
-    assert w.static.n_frames == 3 and "apical" in w.static.label
+    assert w.static.n_frames == 3 * 3 and "apical" in w.static.label  # apical input x gain
     history = {"fa": [[80.0, 0.0], [60.0, 0.0]], "scfa": [[50.0, 0.0], [40.0, 0.0]]}
     meter = widgets.alignment_meter(history)
     assert meter.static.n_frames == 2 and meter.static.labels == ["0", "1"] and meter.static.start == 1

@@ -28,7 +28,7 @@ LAYERS = [
     {"losses", "rules", "circuit", "optim"},
     {"config", "network", "augment", "metrics", "checkpoint"},
     {"data", "presets", "training", "sweep"},
-    {"bench", "report", "plots", "plots.style", "plots.cells", "plots.results", "widgets"},
+    {"bench", "report", "plots", "plots.style", "plots.cells", "plots.results", "plots.learning", "widgets", "sliders", "exercises"},
     {"cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import to_numpy
-from ..rules import color as rule_color
-from ..rules import label as rule_label
 from .style import E_MINUS_COLOR, E_PLUS_COLOR, INPUT_COLOR, P_COLOR, _host, figure
 
 def _time_axis(T: int, dt_ms: float | None):
@@ -141,14 +138,15 @@ def encoding_raster(values, spikes, dt_ms: float | None = 1.0, title: str | None
     return fig
 
 
-def rate_error_vs_T(Ts, errors: dict, title: str | None = None):
-    """Mean absolute error of the measured rate against ``T`` (log-log), ``{label: errors}``."""
+def rate_error_vs_T(Ts, errors: dict, title: str | None = None, xlabel: str = "time steps T",
+                    ylabel: str = "mean |measured rate − x|"):
+    """Mean absolute error of a measured rate against ``T`` (log-log), ``{label: errors}``."""
     Ts = _host(Ts).reshape(-1)
     fig, ax = figure(figsize=(5.0, 3.0))
     for label, err in errors.items():
         ax.loglog(Ts, _host(err).reshape(-1), marker="o", label=label)
-    ax.set_xlabel("time steps T")
-    ax.set_ylabel("mean |measured rate − x|")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
     ax.legend(fontsize="small")
@@ -188,7 +186,7 @@ def compartment_diagram(title: str | None = "A pyramidal cell and its three comp
     for dx in (-1.2, -0.4, 0.4, 1.2):
         ax.plot([np.sign(dx) * 0.3, dx], [-0.4, -1.5], color="black", linewidth=2)
     ax.plot([0, 0], [-0.4, -2.7], color=INPUT_COLOR, linewidth=1.5, linestyle=":")
-    ax.text(0.9, 2.7, "apical dendrite\nfeedback error a = B(E⁺ − E⁻)\ngates plasticity", fontsize="small", va="center")
+    ax.text(0.9, 2.7, "apical dendrite\nfeedback error a = B(E⁺ − E⁻)\ndrives the error cells", fontsize="small", va="center")
     ax.text(0.7, 0.05, "soma (LIF)\nv ← αv + I, spike at θ\nrate r, gain g", fontsize="small", va="center")
     ax.text(1.4, -1.3, "basal dendrite\nI = W x + b\n(plastic synapses W)", fontsize="small", va="center")
     ax.text(0.15, -2.75, "axon: spikes to layer l+1", fontsize="small", va="center")
@@ -267,9 +265,11 @@ def circuit_diagram(sizes=(3, 3, 2), feedback: str = "local", title: str | None 
 
     handles = ax.get_legend_handles_labels()[0] + [
         Line2D([], [], color="0.6", lw=1, label="A: feedforward W (plastic)"),
-        Line2D([], [], color=E_PLUS_COLOR, lw=1, ls="--", label="B: feedback |M|·sign(Wᵀ) (fixed)"),
+        Line2D([], [], color=E_PLUS_COLOR, lw=1, ls="--", label="B: feedback |M|·sign(Wᵀ) (|M| fixed, signs follow W)"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="x-small", frameon=False)
+    # below the drawing, in two columns: readable when the figure is scaled to the page width
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=2, fontsize="small",
+              frameon=False)
     ax.set_xlim(-0.6, xs[-1] + 1.6)
     ax.set_ylim(-top - 0.5, top + 0.3)
     ax.axis("off")
@@ -277,14 +277,27 @@ def circuit_diagram(sizes=(3, 3, 2), feedback: str = "local", title: str | None 
     return fig
 
 
-def error_cells(cells, sample: int = 0, names=None, title: str | None = None, ylim: float | None = None):
+def error_cells(cells, sample: int = 0, names=None, title: str | None = None, ylim: float | None = None,
+                image=None, image_title: str = "input"):
     """Rates of the E+ (up, red) and E- (down, blue) cells of every plastic layer, output on top.
 
     ``cells``: a list per layer of :class:`microcircuit.circuit.ErrorCells` (or ``None`` for
     pooling layers, skipped), as returned by ``Microcircuit.error_phase``; one sample shown.
+    ``image``: an optional 2-d input image drawn at the left (``image_title`` above it).
     """
     layers = [(i, c) for i, c in enumerate(cells) if c is not None][::-1]
-    fig, axes = figure(len(layers), 1, figsize=(6.0, 1.7 * len(layers) + 0.5), squeeze=False)
+    if image is None:
+        fig, axes = figure(len(layers), 1, figsize=(6.0, 1.7 * len(layers) + 0.5), squeeze=False)
+    else:
+        fig, blank = figure(figsize=(7.6, 1.7 * len(layers) + 0.5))
+        blank.remove()  # the panels are laid out on a grid of their own
+        grid = fig.add_gridspec(len(layers), 2, width_ratios=(1, 3.6))
+        axes = np.array([[fig.add_subplot(grid[k, 1])] for k in range(len(layers))])
+        ax_img = fig.add_subplot(grid[:, 0])
+        ax_img.imshow(_host(image), cmap="gray_r", vmin=0, vmax=1)
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_title(image_title, fontsize="medium")
     for ax, (i, c) in zip(axes[:, 0], layers):
         pos = _host(c.pos)[sample].reshape(-1)
         neg = _host(c.neg)[sample].reshape(-1)
@@ -321,129 +334,3 @@ def equivalence_scatter(a, b, xlabel: str, ylabel: str, title: str | None = None
 
 
 # ----------------------------------------------------------------- learning (ch. 2, 9)
-def alignment_bars(angles: dict, title: str | None = None):
-    """Angle between each rule's update and BP's, per layer: ``{rule: [angle per layer]}``."""
-    rules = list(angles)
-    n_layers = max(len(v) for v in angles.values())
-    width = 0.8 / len(rules)
-    fig, ax = figure(figsize=(5.5, 3.0))
-    for k, rule in enumerate(rules):
-        vals = np.asarray(angles[rule], dtype=float)
-        ax.bar(np.arange(vals.size) + (k - (len(rules) - 1) / 2) * width, vals, width,
-               label=rule, color=rule_color(rule, None))
-    ax.axhline(90, color="black", lw=0.6, ls=":")
-    ax.set_xticks(range(n_layers), [f"layer {i + 1}" for i in range(n_layers)])
-    ax.set_ylabel("angle to BP update (degrees)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize="small", ncols=len(rules))
-    if title:
-        ax.set_title(title, fontsize="medium")
-    return fig
-
-
-def curves(history: dict, xlabel: str = "epoch", ylabel: str = "accuracy (%)", title: str | None = None,
-           x=None):
-    """One line per rule: ``{rule: values per epoch}`` (e.g. test accuracy or an angle)."""
-    fig, ax = figure(figsize=(5.0, 3.0))
-    for rule, values in history.items():
-        v = np.asarray(values, dtype=float)
-        xs = np.arange(1, v.shape[0] + 1) if x is None else np.asarray(x)
-        ax.plot(xs, v, marker="o", label=rule, color=rule_color(rule, None))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize="small")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    return fig
-
-
-# ------------------------------------------------------- Hebbian rule, equivalence (ch. 7-9)
-def hebbian_figure(a: float, g: float = 0.8, r_pre=(0.9, 0.7, 0.5, 0.3, 0.1, 0.0), eta: float = 1.0):
-    """One pyramidal cell ``i``: apical input ``a`` and gain ``g`` drive its E+/E- pair, whose
-    difference times each presynaptic rate ``r_k`` is the update ``Delta W_ik``.
-
-    The update is computed by the library (:func:`microcircuit.circuit.hebbian_update` on a
-    one-cell layer), not re-derived here.
-    """
-    from .. import backend
-    from ..circuit import ErrorCells, hebbian_update
-    from ..layers import PyramidalLayer
-    from ..neurons import LIFParameters
-
-    r = np.asarray(r_pre, dtype=float)
-    layer = PyramidalLayer((r.size,), 1, LIFParameters(), np.random.default_rng(0))
-    layer.r_pre = backend.asarray(r[None, :])
-    cells = ErrorCells.from_drive(backend.asarray(np.array([[g]])), backend.asarray(np.array([[a]])))
-    dW, _ = hebbian_update(cells, layer)
-    dW = eta * to_numpy(dW)[0]
-    pos, neg = float(to_numpy(cells.pos)[0, 0]), float(to_numpy(cells.neg)[0, 0])
-
-    fig, (ax1, ax2) = figure(1, 2, figsize=(7.0, 2.8), width_ratios=(1, 2.2))
-    ax1.bar(["E+", "E−"], [pos, neg], color=[E_PLUS_COLOR, E_MINUS_COLOR])
-    ax1.set_ylim(0, 1.05)
-    ax1.set_ylabel("error-cell rate (per step)")
-    ax1.set_title(f"a = {a:+.2f}, g = {g:.2f}", fontsize="medium")
-    k = np.arange(1, r.size + 1)
-    colors = [E_PLUS_COLOR if v > 0 else E_MINUS_COLOR for v in dW]
-    ax2.bar(k, dW, color=colors, label="ΔW_ik = η (E+ − E−) r_k")
-    ax2.plot(k, r, "o", color=P_COLOR, ms=4, label="presynaptic rate r_k")
-    ax2.axhline(0, color="black", lw=0.6)
-    ax2.set_ylim(-1.05, 1.05)
-    ax2.set_xticks(k)
-    ax2.set_xlabel("presynaptic cell k")
-    ax2.set_ylabel("weight change ΔW_ik (per unit η)")
-    ax2.legend(fontsize="x-small", loc="lower left")
-    return fig
-
-
-def convergence(ns, errors: dict, title: str | None = None, T_e: int | None = None):
-    """Relative error of the mean spiking-mode update after ``n`` trials, log-log, one line per
-    layer (``errors = {label: values}``), with a ``1/sqrt(n)`` reference line.
-
-    The relative error is ``||mean of n updates - exact update|| / ||exact update||``.
-    """
-    ns = np.asarray(ns, dtype=float)
-    fig, ax = figure(figsize=(5.2, 3.4))
-    first = None
-    for label, vals in errors.items():
-        vals = np.asarray(vals, dtype=float)
-        ax.loglog(ns, vals, marker="o", ms=3, label=label)
-        first = vals[0] if first is None else max(first, vals[0])
-    if first is not None:
-        ax.loglog(ns, first * np.sqrt(ns[0] / ns), color="black", ls="--", lw=0.8, label="∝ 1/√n")
-    ax.set_xlabel("number of trials n (error phases averaged)")
-    ax.set_ylabel("relative error of the mean update")
-    ax.set_title(title or ("spiking error cells" + (f", T_e = {T_e} steps" if T_e else "")), fontsize="medium")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small")
-    return fig
-
-
-def alignment_meter_figure(epoch: int, history: dict, first_epoch: int = 0, include_output: bool = False):
-    """Angle to BP's update per rule (bars) and layer (panels) at ``epoch``.
-
-    ``history = {rule: [[angle per plastic layer] for each epoch]}`` (degrees, as returned
-    by :meth:`microcircuit.Network.alignment`), the first entry measured after
-    ``first_epoch`` epochs (0: before training).
-    """
-    rules = list(history)
-    n_layers = len(next(iter(history.values()))[0])
-    shown = list(range(n_layers if include_output else max(n_layers - 1, 1)))
-    fig, axes = figure(1, len(shown), figsize=(3.0 * len(shown) + 1.2, 0.45 * len(rules) + 1.3), squeeze=False,
-                       sharey=True)
-    for ax, k in zip(axes[0], shown):
-        vals = [history[r][epoch - first_epoch][k] for r in rules]
-        y = np.arange(len(rules))
-        ax.barh(y, vals, color=[rule_color(r) for r in rules])
-        for yi, v in zip(y, vals):
-            ax.text(min(v, 150) + 3, yi, f"{v:.0f}°", va="center", fontsize="x-small")
-        ax.axvline(90, color="black", lw=0.7, ls=":")
-        ax.set_xlim(0, 180)
-        ax.set_xticks([0, 45, 90, 135, 180])
-        ax.set_xlabel("angle to BP update (degrees)")
-        ax.set_title(f"layer {k + 1}" + (" (output)" if k == n_layers - 1 else ""), fontsize="medium")
-        ax.set_yticks(y, [rule_label(r) for r in rules])
-        ax.invert_yaxis()
-    when = "before training" if epoch == 0 else f"after epoch {epoch}"
-    fig.suptitle(f"{when}  (dotted: 90°, orthogonal to BP)", fontsize="medium")
-    return fig
