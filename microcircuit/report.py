@@ -427,8 +427,11 @@ def equivalence_table(results=None, a: str = "microcircuit", b: str = "scfa") ->
 
 def headline(results=None, datasets=None, rules=RUN_RULES) -> str:
     """The headline numbers as text: per preset, each rule's final test accuracy (mean ± sd over
-    its finished seeds, and how many) and its paired gap to BP, then the verdicts on the gaps."""
-    rows = accuracy_table(results, rules=(), datasets=datasets)
+    its finished seeds, and how many) and its paired gap to BP, then the verdicts on the gaps.
+
+    Every rule of :data:`~microcircuit.rules.RULES` in ``rules`` is listed (``[missing]`` when
+    a preset has no run of it), others (``microcircuit-spiking``) where they have runs."""
+    rows = accuracy_table(results, rules=[r for r in RULES if r in rules], datasets=datasets)
     rows = [r for r in rows if r["rule"] in rules]
     lines = []
     for dataset, preset in dict.fromkeys((r["dataset"], r["preset"]) for r in rows):

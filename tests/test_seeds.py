@@ -201,7 +201,16 @@ def test_learning_curves_plot_the_mean_with_a_min_max_band(three_seeds):
     fig = plots.accuracy_overview(three_seeds)
     ax = fig.axes[0]
     bars = [c for c in ax.containers if hasattr(c, "has_yerr")]
-    fa_bar = bars[[t.get_text().split("\n")[0] for t in ax.get_xticklabels()].index("FA")]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks[:4] == ["BP (n=3)", "FA (n=3)", "DFA (n=0)", "SC-FA (n=3)"]
+    fa_bar = bars[1]  # error bars of BP, FA, SC-FA, microcircuit: DFA has no run
     seg = fa_bar.lines[2][0].get_segments()[0]
     assert seg[1][1] - seg[0][1] == pytest.approx(2 * 100 * finals.std(ddof=1))
     plt.close("all")
+
+
+def test_headline_lists_a_missing_rule_as_missing(tmp_path):
+    root = tmp_path / "r"
+    write_seed(root, "mnist-mlp", "bp", 0, [0.98])
+    lines = report.headline(root).splitlines()
+    assert len(lines) == 1 + 5 and lines[4].split() == ["SC-FA", "—", "0", "seeds", "[missing]"]

@@ -122,11 +122,12 @@ def learning_curves_overview(results=None, datasets=None, rules=None):
 def accuracy_overview(results=None, datasets=None, rules=None):
     """Final test accuracy (%) per rule, one panel per (dataset, preset) with runs: the mean
     over finished seeds with error bars of +- one sample sd (none for one seed) and every
-    seed as a small dot. ``None`` if no preset has runs."""
+    seed as a small dot; a rule without a finished seed keeps its tick, with ``n=0``.
+    ``None`` if no preset has runs."""
     res = report.as_results(results)
     fig, axes, pairs = _panels(res, datasets)
     for ax, (dataset, preset) in zip(axes.ravel() if axes is not None else (), pairs):
-        rows = [r for r in report.accuracy_table(res, rules=(), datasets=[dataset])
+        rows = [r for r in report.accuracy_table(res, datasets=[dataset])
                 if r["preset"] == preset and (rules is None or r["rule"] in rules)]
         for x, r in enumerate(rows):
             if r["final_accuracy"] is None:
@@ -136,8 +137,8 @@ def accuracy_overview(results=None, datasets=None, rules=None):
             seeds = [100 * r["per_seed"][s] for s in r["seeds"]]
             ax.plot([x + 0.15] * len(seeds), seeds, ".", color=rule_color(r["rule"]), alpha=0.5, ms=4)
         ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([f"{rule_label(r['rule'])}\n(n={r['n_seeds']})" for r in rows], fontsize="x-small",
-                           rotation=30)
+        ax.set_xticklabels([f"{rule_label(r['rule'])} (n={r['n_seeds']})" for r in rows], fontsize="x-small",
+                           rotation=35, ha="right")
         ax.set_ylabel("final test accuracy (%)")
         ax.set_title(f"{LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
         ax.grid(alpha=0.3, axis="y")
