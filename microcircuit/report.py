@@ -615,10 +615,7 @@ def report_markdown(results=None) -> str:
     if not res.runs:
         parts += ["No training runs found.", "", "```", missing_message(res), "```", ""]
     else:
-        accuracy = accuracy_table(res)
-        verdicts = [f"- {LABELS.get(r['dataset'], r['dataset'])}, {r['preset']}: {r['gap_verdict']}"
-                    for r in accuracy if r["gap_verdict"]]
-        equivalence = equivalence_table(res)
+        verdicts, equivalence = [f"- {line}" for line in gap_verdicts(res)], equivalence_table(res)
         parts += ["## Test accuracy", "",
                   ("All rules of a preset share its seeds, data and settings; *own settings* names any in "
                    "which a run differs from its preset in `microcircuit/presets.py` (none should). "
@@ -629,7 +626,7 @@ def report_markdown(results=None) -> str:
                    "differences. *Final train acc.* is the accuracy on the first 10,000 training images, "
                    "evaluated as the test set is (no augmentation): far above the test accuracy means "
                    "overfitting; close to it, and itself low, means the network underfits."), "",
-                  accuracy.markdown(), "",
+                  accuracy_table(res).markdown(), "",
                   "### Gaps to BP against the seed noise", "",
                   ("A paired t-interval over seeds (95 %) of each rule's test error minus BP's; the "
                    "sentences are written by `microcircuit.stats.gap_verdict` from the numbers."), "",
