@@ -111,12 +111,13 @@ def per_seed_text(runs: dict, expected) -> str:
     return " · ".join(parts)
 
 
-def mean_sd_text(spread: dict, scale: float = 100.0, sign: str = "") -> str | None:
-    """``"98.75 ± 0.05"`` (scaled to %), one seed without the sd; ``None`` for no seed."""
-    if not spread or spread["n"] == 0:
+def mean_sd_text(summary: dict, scale: float = 100.0) -> str | None:
+    """A :func:`spread` as ``"98.75 ± 0.05"`` (times ``scale``: %), one seed without the sd;
+    ``None`` for no seed."""
+    if not summary or summary["n"] == 0:
         return None
-    mean = f"{scale * spread['mean']:{sign}.2f}"
-    return mean if spread["sd"] is None else f"{mean} ± {scale * spread['sd']:.2f}"
+    mean = f"{scale * summary['mean']:.2f}"
+    return mean if summary["sd"] is None else f"{mean} ± {scale * summary['sd']:.2f}"
 
 
 # ------------------------------------------------------------------- identical logs
