@@ -5,14 +5,18 @@ benchmarks (:func:`microcircuit.bench.run`) write ``<root>/bench/<name>.json``. 
 reads them and never trains anything::
 
     from microcircuit import plots, report
-    results = report.load_results()            # the bundled results (data/results in a checkout)
-    report.accuracy_table(results)             # a Table: list of dicts, shown as HTML
+    results = report.load_results()            # the bundled results, every seed (data/results in a checkout)
+    report.accuracy_table(results)             # a Table: mean ± sd over seeds, per seed, paired gap to BP
+    report.equivalence_table(results)          # microcircuit and SC-FA logs, seed by seed: bit-identical?
+    print(report.headline(results))            # the headline numbers the chapters print
     plots.learning_curves(results, "mnist")    # figures of the results live in plots
 
     python -m microcircuit report --out data/results/REPORT.md
 
 A missing results folder, a missing run or an unreadable log is not an error: tables mark
-missing runs as ``missing``, and :func:`missing_message` says which command produces them.
+missing runs as ``missing`` and runs in progress as ``running`` (never averaged in), and
+:func:`missing_message` says which command produces them. The statistics over seeds are
+:mod:`microcircuit.seeds`'s.
 Numbers always come from the logs; nothing here is typed in by hand.
 """
 
@@ -20,16 +24,17 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rules as _rules
+from . import seeds as _seeds
 from .data import DATASETS, LABELS
 from .files import results_dir, shown
 from .presets import own_settings, preset_for, runs_command
-from .rules import RULES
+from .rules import RULES, RUN_RULES
 
-MISSING = "missing"
 
 # Test error (%) of non-spiking networks in the BioTorch benchmark (Sanfiz and Akrout 2021),
 # as given in the project's model specification, per dataset in DATASETS order, on these networks:
@@ -53,8 +58,9 @@ def _order(order):
 class Results:
     """Everything found under a results folder.
 
-    runs : one dict per run folder: ``dataset``, ``preset``, ``rule``, ``path``, ``status``,
-        ``config``, ``provenance``, ``epochs`` (the per-epoch records), ``wall_seconds``.
+    runs : one dict per run folder: ``dataset``, ``preset``, ``rule``, ``seed``, ``path``,
+        ``status``, ``config``, ``provenance``, ``segments`` (the provenance of every call that
+        trained epochs), ``epochs`` (the per-epoch records), ``wall_seconds``.
     bench : one dict per benchmark file: ``name``, ``path``, ``provenance``, ``results``.
     problems : unreadable files, as ``"path: reason"`` lines (they are skipped, not fatal).
     """
@@ -80,6 +86,14 @@ class Results:
         return [r for r in self.runs if (dataset is None or r["dataset"] == dataset)
                 and (preset is None or r["preset"] == preset) and (rules is None or r["rule"] in rules)]
 
+    def seeds(self, dataset: str, preset: str, rule: str | None = None) -> list[int]:
+        """The seeds with a run of ``rule`` (any rule: ``None``) in ``dataset`` / ``preset``."""
+        return sorted({r["seed"] for r in self.select(dataset, preset, None if rule is None else (rule,))})
+
+    def by_seed(self, dataset: str, preset: str, rule: str) -> dict:
+        """``{seed: run}`` of one rule in one dataset / preset."""
+        return {r["seed"]: r for r in self.select(dataset, preset, (rule,))}
+
 
 def _status(log: dict) -> str:
     status = str(log.get("status", "unknown"))
@@ -95,10 +109,10 @@ def _read_json(path: Path, problems: list):
         return None
 
 
-def load_results(root=None, seeds=(0,)) -> Results:
+def load_results(root=None, seeds=None) -> Results:
     """Read every ``<dataset>/<preset>/<rule>/seed-<k>/log.json`` and ``bench/*.json`` under ``root``.
 
-    ``root`` defaults to :func:`results_dir`; ``seeds`` picks the seeds read (``None``: all).
+    ``root`` defaults to :func:`results_dir`; ``seeds`` picks the seeds read (default: all).
     A log straight in ``<rule>/`` (the layout before seeds) is read as its seed. A folder that
     does not exist gives empty :class:`Results`; unreadable files are listed in ``problems``
     and skipped.
@@ -128,7 +142,7 @@ def load_results(root=None, seeds=(0,)) -> Results:
         res.runs.append({
             "dataset": dataset, "preset": preset, "rule": rule, "seed": seed, "path": str(log_path.parent),
             "status": _status(log), "config": log.get("config", {}),
-            "provenance": log.get("provenance", {}), "epochs": epochs,
+            "provenance": log.get("provenance", {}), "segments": log.get("segments", []), "epochs": epochs,
             "wall_seconds": log.get("wall_seconds", sum(e.get("seconds", 0) for e in epochs)),
         })
     res.runs.sort(key=lambda r: (_order(DATASETS)(r["dataset"]), r["preset"],
@@ -230,14 +244,6 @@ def expected_pairs(res: Results, expected):
     return out
 
 
-def _missing_row(dataset, preset, rule):
-    return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
-            "planned_epochs": None, "final_accuracy": None, "final_train_accuracy": None,
-            "best_accuracy": None, "best_epoch": None,
-            "final_error_pct": None, "final_loss": None, "wall_seconds": None, "backend": None,
-            "own_settings": None, "path": None}
-
-
 def _settings(own: dict) -> str:
     return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in own.items())
 
@@ -248,7 +254,8 @@ def accuracy_row(run: dict) -> dict:
     last = evaluated[-1] if evaluated else None
     best = max(evaluated, key=lambda e: (e["test_accuracy"], -e["epoch"])) if evaluated else None
     return {
-        "dataset": run["dataset"], "preset": run["preset"], "rule": run["rule"], "status": run["status"],
+        "dataset": run["dataset"], "preset": run["preset"], "rule": run["rule"], "seed": run.get("seed", 0),
+        "status": run["status"],
         "epochs": run["epochs"][-1]["epoch"] if run["epochs"] else 0,
         "planned_epochs": run["config"].get("epochs"),
         "final_accuracy": last["test_accuracy"] if last else None,
@@ -264,20 +271,69 @@ def accuracy_row(run: dict) -> dict:
     }
 
 
-def _rows_by_pair(res: Results, rules, expected, row_fn, missing_fn, datasets=None):
+def summary_row(dataset: str, preset: str, rule: str, runs: dict, expected=()) -> dict:
+    """One rule of one preset over its seeds (``runs``: ``{seed: run}``); ``expected``: the
+    seeds it should have. Means and sds are over the finished seeds only."""
+    per_run = {s: accuracy_row(r) for s, r in runs.items()}
+    done = {s: per_run[s] for s in _seeds.finished(runs)}
+    acc = _seeds.spread({s: r["final_accuracy"] for s, r in done.items()})
+    train = _seeds.spread({s: r["final_train_accuracy"] for s, r in done.items()
+                           if r["final_train_accuracy"] is not None})
+    best = _seeds.spread({s: r["best_accuracy"] for s, r in done.items()})
+    wall = _seeds.spread({s: r["wall_seconds"] for s, r in done.items() if r["wall_seconds"] is not None})
+    first = per_run[min(per_run)] if per_run else {}
+    return {
+        "dataset": dataset, "preset": preset, "rule": rule, "status": _seeds.status(runs, expected),
+        "seeds": acc["seeds"], "n_seeds": acc["n"],
+        "per_seed": {s: r["final_accuracy"] for s, r in sorted(per_run.items())},
+        "per_seed_text": _seeds.per_seed_text(runs, expected) if runs else None,
+        "epochs": max((r["epochs"] for r in per_run.values()), default=0),
+        "planned_epochs": first.get("planned_epochs"),
+        "final_accuracy": acc["mean"], "final_accuracy_sd": acc["sd"], "accuracy_text": _seeds.mean_sd_text(acc),
+        "final_train_accuracy": train["mean"], "best_accuracy": best["mean"],
+        "errors_pct": {s: 100 * (1 - r["final_accuracy"]) for s, r in done.items()},
+        "final_error_pct": None if acc["mean"] is None else round(100 * (1 - acc["mean"]), 4),
+        "wall_seconds": wall["mean"], "backend": first.get("backend"), "own_settings": first.get("own_settings"),
+        "path": first.get("path"),
+    }
+
+
+def _rows_by_pair(res: Results, rules, expected, row_fn, datasets=None):
     rows = []
     for dataset, preset in expected_pairs(res, expected):
         if datasets is not None and dataset not in datasets:
             continue
-        found = {r["rule"]: r for r in res.select(dataset, preset)}
+        found = {r["rule"] for r in res.select(dataset, preset)}
         names = list(rules or ()) + sorted((n for n in found if n not in (rules or ())), key=_rules.order)
+        seeds = res.seeds(dataset, preset) or [0]
         for rule in names:
-            rows.append(row_fn(found[rule]) if rule in found else missing_fn(dataset, preset, rule))
+            rows.append(row_fn(dataset, preset, rule, res.by_seed(dataset, preset, rule), seeds))
+    return rows
+
+
+def _add_gaps(rows):
+    """Each row's paired gap to BP's test error over the seeds both finished (pp)."""
+    bp = {(r["dataset"], r["preset"]): r["errors_pct"] for r in rows if r["rule"] == "bp"}
+    for r in rows:
+        base = bp.get((r["dataset"], r["preset"])) or {}
+        gap = _seeds.paired_gap(r["errors_pct"], base) if r["rule"] != "bp" else None
+        r.update(gap_to_bp_pct=None, gap_sd=None, gap_n=0, gap_seeds=[], gap_low=None, gap_high=None,
+                 gap_verdict=None, gap_text=None)
+        if r["rule"] == "bp" and r["errors_pct"]:
+            r.update(gap_to_bp_pct=0.0, gap_n=len(r["errors_pct"]), gap_text="(baseline)")
+        elif gap is not None:
+            sd = None if math.isnan(gap["sd"]) else gap["sd"]
+            r.update(gap_to_bp_pct=round(gap["mean"], 4), gap_sd=sd, gap_n=gap["n"], gap_seeds=gap["seeds"],
+                     gap_low=None if math.isnan(gap["low"]) else gap["low"],
+                     gap_high=None if math.isnan(gap["high"]) else gap["high"],
+                     gap_verdict=_seeds.gap_sentence(_rules.label(r["rule"]), gap),
+                     gap_text=f"{gap['mean']:+.2f}" + ("" if sd is None else f" ± {sd:.2f}")
+                     + f" ({gap['n']} seed{'s' if gap['n'] > 1 else ''})")
     return rows
 
 
 def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
-    """Final and best test accuracy per dataset / preset / rule, epochs and wall time.
+    """Test accuracy per dataset / preset / rule over seeds: mean ± sd, per seed, gap to BP.
 
     results : :class:`Results` or a results folder (default :func:`results_dir`).
     rules : the rules every (dataset, preset) should have; absent ones get a row with status
@@ -285,41 +341,109 @@ def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> T
     expected : extra ``(dataset, preset)`` pairs to list even if none of their runs exists.
     datasets : only these datasets (default: all).
 
-    Rows are dicts with ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``,
-    ``planned_epochs``, ``final_accuracy``, ``final_train_accuracy`` (on the first training
-    images, as evaluated on the test set; ``None`` for logs that predate it),
-    ``best_accuracy`` (fractions), ``best_epoch``,
-    ``final_error_pct`` (test error, %), ``gap_to_bp_pct`` (test error minus BP's in the same
-    dataset and preset, percentage points; only when both runs are ``done``), ``final_loss``, ``wall_seconds``, ``backend``,
+    A preset's expected seeds are those any of its rules has. Means and sds are over the
+    seeds whose run is ``done`` (``n_seeds`` of them; ``sd`` is ``None`` for one), never
+    over runs in progress; ``status`` counts the seeds' states (``"2 done, 1 running"``) and
+    ``per_seed_text`` shows each. Rows are dicts with ``dataset``, ``preset``, ``rule``,
+    ``status``, ``seeds``, ``n_seeds``, ``per_seed`` (``{seed: final accuracy}``), ``epochs``,
+    ``planned_epochs``, ``final_accuracy`` and ``final_accuracy_sd``, ``final_train_accuracy``
+    (on the first training images, as evaluated on the test set), ``best_accuracy`` (means,
+    fractions), ``errors_pct`` (``{seed: test error %}``), ``final_error_pct``, the paired
+    gap to BP's test error over the seeds both finished (percentage points:
+    ``gap_to_bp_pct`` its mean, ``gap_sd``, ``gap_n``, ``gap_seeds``, the 95 % t-interval
+    ``gap_low``/``gap_high`` and ``gap_verdict``, a sentence by
+    :func:`microcircuit.stats.gap_verdict`), ``wall_seconds`` (mean per run), ``backend``,
     ``own_settings`` (:func:`microcircuit.presets.own_settings`), ``path``; ordered by
     dataset (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA,
     microcircuit).
     """
     res = as_results(results)
-    rows = _rows_by_pair(res, rules, expected, accuracy_row, _missing_row, datasets)
-    # gaps only between finished runs: a run in progress is not comparable with a finished one
-    bp_error = {(r["dataset"], r["preset"]): r["final_error_pct"] for r in rows
-                if r["rule"] == "bp" and r["status"] == "done"}
-    for r in rows:
-        base = bp_error.get((r["dataset"], r["preset"]))
-        r["gap_to_bp_pct"] = (round(r["final_error_pct"] - base, 4)
-                              if base is not None and r["final_error_pct"] is not None and r["status"] == "done"
-                              else None)
+    rows = _add_gaps(_rows_by_pair(res, rules, expected, summary_row, datasets))
     columns = [
         ("dataset", "dataset", lambda v: LABELS.get(v, v)),
         ("preset", "preset", str),
         ("rule", "rule", _rules.label),
-        ("epochs", "epochs", lambda v: str(v)),
-        ("final_accuracy", "final test acc. (%)", _pct),
+        ("n_seeds", "seeds", str),
+        ("accuracy_text", "final test acc. (%), mean ± sd", str),
+        ("per_seed_text", "per seed (%)", str),
         ("final_train_accuracy", "final train acc. (%)", _pct),
         ("best_accuracy", "best test acc. (%)", _pct),
-        ("best_epoch", "best epoch", str),
-        ("gap_to_bp_pct", "error − BP's (pp)", lambda v: f"{v:+.2f}"),
-        ("wall_seconds", "training time", _duration),
+        ("gap_text", "error − BP's (pp), paired", str),
+        ("epochs", "epochs", str),
+        ("wall_seconds", "training time per run", _duration),
         ("status", "status", str),
         ("own_settings", "own settings", _settings),
     ]
-    return Table(rows, columns, title="Test accuracy")
+    return Table(rows, columns, title="Test accuracy over seeds")
+
+
+def gap_verdicts(results=None, rules=RULES, datasets=None) -> list[str]:
+    """Per dataset / preset / rule with a paired gap to BP, the sentence on it (seed noise or not)."""
+    return [f"{LABELS.get(r['dataset'], r['dataset'])}, {r['preset']}: {r['gap_verdict']}"
+            for r in accuracy_table(results, rules=rules, datasets=datasets) if r["gap_verdict"]]
+
+
+def runs_table(results=None) -> Table:
+    """Every run found, one row per seed: status, epochs, accuracies, time and what made it."""
+    res = as_results(results)
+    rows = []
+    for run in res.runs:
+        row = accuracy_row(run)
+        row.update(commit=run["provenance"].get("git_commit"), blas_threads=run["provenance"].get("blas_threads"))
+        rows.append(row)
+    columns = [
+        ("dataset", "dataset", lambda v: LABELS.get(v, v)), ("preset", "preset", str), ("rule", "rule", _rules.label),
+        ("seed", "seed", str), ("status", "status", str), ("epochs", "epochs", str),
+        ("planned_epochs", "of", str), ("final_accuracy", "final test acc. (%)", _pct),
+        ("best_accuracy", "best test acc. (%)", _pct), ("wall_seconds", "training time", _duration),
+        ("commit", "commit", lambda v: str(v)[:10]), ("blas_threads", "BLAS threads", str),
+    ]
+    return Table(rows, columns, title="Every run")
+
+
+def equivalence_table(results=None, a: str = "microcircuit", b: str = "scfa") -> Table:
+    """Per dataset / preset / seed with a run of both ``a`` and ``b``: are their logs the same?
+
+    Rows: ``dataset``, ``preset``, ``seed``, ``identical`` (bool), ``compared`` (epochs),
+    ``verdict`` (:func:`microcircuit.seeds.equivalence_sentence`: bit-identical, identical
+    so far, or where they first differ and what the provenance shows differs).
+    """
+    res = as_results(results)
+    rows = []
+    for dataset, preset in expected_pairs(res, None):
+        runs_a, runs_b = res.by_seed(dataset, preset, a), res.by_seed(dataset, preset, b)
+        for seed in sorted(set(runs_a) & set(runs_b)):
+            cmp = _seeds.compare_logs(runs_a[seed], runs_b[seed])
+            rows.append({"dataset": dataset, "preset": preset, "seed": seed, "identical": cmp["identical"],
+                         "compared": cmp["compared"], "first_difference": cmp["first_difference"],
+                         "reasons": cmp["reasons"],
+                         "verdict": _seeds.equivalence_sentence(cmp, (_rules.label(a), _rules.label(b)))})
+    columns = [("dataset", "dataset", lambda v: LABELS.get(v, v)), ("preset", "preset", str), ("seed", "seed", str),
+               ("verdict", f"{_rules.label(a)} (rate mode) and {_rules.label(b)} logs", str)]
+    return Table(rows, columns, title=f"{_rules.label(a)} and {_rules.label(b)}, seed by seed")
+
+
+def headline(results=None, datasets=None, rules=RUN_RULES) -> str:
+    """The headline numbers as text: per preset, each rule's final test accuracy (mean ± sd over
+    its finished seeds, and how many) and its paired gap to BP, then the verdicts on the gaps.
+
+    Every rule of :data:`~microcircuit.rules.RULES` in ``rules`` is listed (``[missing]`` when
+    a preset has no run of it), others (``microcircuit-spiking``) where they have runs."""
+    rows = accuracy_table(results, rules=[r for r in RULES if r in rules], datasets=datasets)
+    rows = [r for r in rows if r["rule"] in rules]
+    lines = []
+    for dataset, preset in dict.fromkeys((r["dataset"], r["preset"]) for r in rows):
+        group = [r for r in rows if (r["dataset"], r["preset"]) == (dataset, preset)]
+        lines.append(f"{LABELS.get(dataset, dataset)}, {preset} ({group[0]['planned_epochs']} epochs), "
+                     "final test accuracy (%):")
+        for r in group:
+            acc = r["accuracy_text"] or "—"
+            seeds = f"{r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''}"
+            gap = f"error − BP's {r['gap_text']}" if r["gap_text"] and r["rule"] != "bp" else ""
+            state = "" if r["status"] == "done" else f"[{r['status']}]"
+            lines.append(f"  {_rules.label(r['rule']):<22} {acc:>14}  {seeds:<8} {gap} {state}".rstrip())
+        lines += [f"  {r['gap_verdict']}" for r in group if r["gap_verdict"]]
+    return "\n".join(lines)
 
 
 def alignment_row(run: dict) -> dict:
@@ -339,32 +463,43 @@ def alignment_row(run: dict) -> dict:
             "mean_deg": mean}
 
 
-def alignment_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
-    """Alignment with BP per run: the angle per plastic layer (input side first), in degrees.
+def _mean_lists(lists):
+    lists = [v for v in lists if v]
+    if not lists or any(len(v) != len(lists[0]) for v in lists):
+        return lists[0] if len(lists) == 1 else None
+    return [round(sum(col) / len(col), 3) for col in zip(*lists)]
 
-    Rows: ``dataset``, ``preset``, ``rule``, ``status``, ``epochs``, ``first_deg`` (after
-    epoch 1), ``final_deg`` (after the last epoch) and ``mean_deg`` (over epochs), each a
-    list with one angle per plastic layer (the output layer's is 0 for every rate-mode rule:
-    all share the output error; the spiking microcircuit's is a noisy estimate). Missing
-    runs, ``expected`` and ``datasets`` as in :func:`accuracy_table`.
+
+def alignment_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
+    """Alignment with BP over seeds: the angle per plastic layer (input side first), in degrees.
+
+    Rows: ``dataset``, ``preset``, ``rule``, ``status`` (as in :func:`accuracy_table`),
+    ``n_seeds``, ``epochs``, ``first_deg`` (after epoch 1), ``final_deg`` (after the last
+    epoch) and ``mean_deg`` (over epochs), each a list with one angle per plastic layer,
+    averaged over the finished seeds (the output layer's is 0 for every rate-mode rule: all
+    share the output error; the spiking microcircuit's is a noisy estimate). Missing runs,
+    ``expected`` and ``datasets`` as in :func:`accuracy_table`.
     """
     res = as_results(results)
 
-    def missing(dataset, preset, rule):
-        return {"dataset": dataset, "preset": preset, "rule": rule, "status": MISSING, "epochs": 0,
-                "first_deg": None, "final_deg": None, "mean_deg": None}
+    def row(dataset, preset, rule, runs, expected_seeds):
+        done = [alignment_row(r) for r in _seeds.finished(runs).values()]
+        return {"dataset": dataset, "preset": preset, "rule": rule, "status": _seeds.status(runs, expected_seeds),
+                "n_seeds": len(done), "epochs": max((r["epochs"] for r in done), default=0),
+                **{k: _mean_lists([r[k] for r in done]) for k in ("first_deg", "final_deg", "mean_deg")}}
 
-    rows = _rows_by_pair(res, rules, expected, alignment_row, missing, datasets)
+    rows = _rows_by_pair(res, rules, expected, row, datasets)
     columns = [
         ("dataset", "dataset", lambda v: LABELS.get(v, v)),
         ("preset", "preset", str),
         ("rule", "rule", _rules.label),
+        ("n_seeds", "seeds", str),
         ("first_deg", "angle to BP after epoch 1 (°, per layer)", _angles),
         ("final_deg", "angle to BP, last epoch (°, per layer)", _angles),
         ("mean_deg", "mean over epochs (°, per layer)", _angles),
         ("status", "status", str),
     ]
-    return Table(rows, columns, title="Alignment with backpropagation")
+    return Table(rows, columns, title="Alignment with backpropagation (mean over seeds)")
 
 
 def _network(r: dict):
@@ -478,18 +613,35 @@ def report_markdown(results=None) -> str:
     if not res.runs:
         parts += ["No training runs found.", "", "```", missing_message(res), "```", ""]
     else:
+        verdicts, equivalence = [f"- {line}" for line in gap_verdicts(res)], equivalence_table(res)
         parts += ["## Test accuracy", "",
-                  ("All rules of a preset share its seed, data and settings; *own settings* names any in "
+                  ("All rules of a preset share its seeds, data and settings; *own settings* names any in "
                    "which a run differs from its preset in `microcircuit/presets.py` (none should). "
-                   "*Final train acc.* is the accuracy on the first 10,000 training images, evaluated as the "
-                   "test set is (no augmentation): far above the test accuracy means overfitting; close to it, "
-                   "and itself low, means the network underfits."), "",
+                   "Final test accuracy is the mean ± sample standard deviation over the seeds whose run "
+                   "finished (*seeds*; one seed has no sd); *per seed* lists every seed, finished or not, "
+                   "and runs still in progress are never averaged in. *Error − BP's* is the test error "
+                   "minus BP's, paired by seed over the seeds both finished: mean ± sd of the per-seed "
+                   "differences. *Final train acc.* is the accuracy on the first 10,000 training images, "
+                   "evaluated as the test set is (no augmentation): far above the test accuracy means "
+                   "overfitting; close to it, and itself low, means the network underfits."), "",
                   accuracy_table(res).markdown(), "",
+                  "### Gaps to BP against the seed noise", "",
+                  ("A paired t-interval over seeds (95 %) of each rule's test error minus BP's; the "
+                   "sentences are written by `microcircuit.stats.gap_verdict` from the numbers."), "",
+                  *(verdicts or ["No rule has a finished run paired with a finished BP run."]), "",
+                  "## The microcircuit and SC-FA, seed by seed", "",
+                  ("In rate mode the microcircuit computes SC-FA's updates exactly (chapter 8) and its error "
+                   "cells draw from their own random stream, so the two runs of a seed, made by the same code "
+                   "with the same BLAS threads, should write the same log. Every per-epoch record is compared "
+                   "(wall time aside); where they differ, what their provenance says differs is named."), "",
+                  equivalence.markdown() if equivalence else "No seed has both runs yet.", "",
                   "## Alignment with backpropagation", "",
                   ("Angle between each rule's weight update and BP's on the same mini-batch, per plastic "
                    "layer (input side first; the output layer's is 0 for every rate-mode rule, since all use "
-                   "the output error exactly; in spiking mode it is a noisy estimate)."), "",
-                  alignment_table(res).markdown(), ""]
+                   "the output error exactly; in spiking mode it is a noisy estimate), averaged over the "
+                   "finished seeds."), "",
+                  alignment_table(res).markdown(), "",
+                  "## Every run", "", runs_table(res).markdown(), ""]
     parts += ["## Speed and memory", ""]
     bench = bench_table(res)
     no_bench = "No benchmark results (`python -m microcircuit bench --out data/results/bench/cpu.json`)."

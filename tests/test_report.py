@@ -71,17 +71,22 @@ def test_accuracy_table_numbers_and_order(results_root):
     mnist = [r for r in rows if r["dataset"] == "mnist"]
     assert [r["rule"] for r in mnist] == list(RULES)
     bp = mnist[0]
-    assert bp["final_accuracy"] == 0.98 and bp["best_accuracy"] == 0.98 and bp["best_epoch"] == 3
+    assert bp["final_accuracy"] == 0.98 and bp["best_accuracy"] == 0.98 and bp["n_seeds"] == 1
+    assert bp["final_accuracy_sd"] is None and bp["accuracy_text"] == "98.00"  # one seed: no sd
     assert bp["epochs"] == 3 and bp["wall_seconds"] == 30.0 and bp["status"] == "done"
     assert bp["final_error_pct"] == pytest.approx(2.0) and bp["final_train_accuracy"] == 0.99
     mc = mnist[4]
-    assert mc["final_accuracy"] == 0.94 and mc["best_accuracy"] == 0.95 and mc["best_epoch"] == 2
+    assert mc["final_accuracy"] == 0.94 and mc["best_accuracy"] == 0.95
     assert mc["final_train_accuracy"] is None  # a log without training-set evaluation
-    scfa = mnist[3]
-    assert scfa["best_epoch"] == 2  # a tie goes to the earlier epoch
+    per_run = {r["rule"]: r for r in report.runs_table(results_root) if r["dataset"] == "mnist"}
+    assert per_run["microcircuit"]["best_epoch"] == 2
+    assert per_run["scfa"]["best_epoch"] == 2  # a tie goes to the earlier epoch
     assert mc["gap_to_bp_pct"] == pytest.approx(4.0) and bp["gap_to_bp_pct"] == 0.0
+    assert mc["gap_n"] == 1 and "rests on one seed" in mc["gap_verdict"] and bp["gap_verdict"] is None
     fa = mnist[1]
     assert fa["status"] == "running" and fa["epochs"] == 2 and fa["planned_epochs"] == 3
+    assert fa["final_accuracy"] is None and fa["n_seeds"] == 0  # a run in progress is not averaged in
+    assert fa["per_seed_text"] == "s0 running (2/3 ep., 85.00)"
     assert fa["gap_to_bp_pct"] is None  # a run in progress is not compared with a finished one
     # cifar10 comes after mnist and lists its four missing rules
     cifar = [r for r in rows if r["dataset"] == "cifar10"]
@@ -120,9 +125,11 @@ def test_markdown_and_html_rendering(results_root):
     table = report.accuracy_table(results_root)
     md = table.markdown()
     lines = md.splitlines()
-    assert lines[0].startswith("| dataset | preset | rule | epochs | final test acc. (%) | final train acc. (%)")
-    assert "| MNIST | mnist-mlp | BP | 3 | 98.00 | 99.00 | 98.00 | 3 | +0.00 | 30 s | done | \u2014 |" in lines
-    assert "| MNIST | mnist-mlp | microcircuit | 3 | 94.00 | \u2014 | 95.00 | 2 | +4.00 | 30 s | done | \u2014 |" in lines
+    assert lines[0].startswith("| dataset | preset | rule | seeds | final test acc. (%), mean ± sd | per seed (%) |")
+    assert ("| MNIST | mnist-mlp | BP | 1 | 98.00 | s0 98.00 | 99.00 | 98.00 | (baseline) | 3 | 30 s | done | \u2014 |"
+            in lines)
+    assert ("| MNIST | mnist-mlp | microcircuit | 1 | 94.00 | s0 94.00 | \u2014 | 95.00 | +4.00 (1 seed) | 3 | 30 s | done "
+            "| \u2014 |" in lines)
     html = table._repr_html_()
     assert html.startswith("<table>") and "<td>SC-FA</td>" in html and "<td>98.00</td>" in html
 
@@ -275,7 +282,7 @@ def test_report_markdown_and_cli(results_root, tmp_path):
     assert main(["report", "--root", str(results_root), "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Test accuracy" in text and "## Speed and memory" in text and "## Provenance" in text
-    assert "| MNIST | mnist-mlp | BP | 3 | 98.00 |" in text
+    assert "| MNIST | mnist-mlp | BP | 1 | 98.00 | s0 98.00 |" in text
     assert "0.91" in text and "Sanfiz" in text  # the BioTorch reference table
 
 

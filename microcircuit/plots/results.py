@@ -6,6 +6,8 @@ a results folder) and never train anything; numbers come from the logs.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import report
 from ..data import LABELS
 from ..files import shown
@@ -24,10 +26,49 @@ def _pick_preset(res: report.Results, dataset: str, preset):
     return presets[0]
 
 
+BAND = "min–max over seeds"
+"""What the shaded band around a mean curve spans."""
+
+
+def _over_seeds(runs, value):
+    """Mean and min / max over the finished runs of one rule, per epoch all of them have.
+
+    ``value(epoch_record)`` gives the plotted number (``None``: not logged). Returns
+    ``(epochs, mean, low, high, n_runs, finished)``; with no finished run, the one run found
+    (``finished`` is ``False``), so that a run in progress still shows, labelled as such.
+    """
+    done = [r for r in runs if r["status"] == "done"]
+    finished = bool(done)
+    use = done or runs[:1]
+    series = [{e["epoch"]: value(e) for e in r["epochs"] if value(e) is not None} for r in use]
+    series = [s for s in series if s]
+    if not series:
+        return [], [], [], [], 0, finished
+    epochs = sorted(set.intersection(*(set(s) for s in series)))
+    cols = [np.array([s[k] for s in series], dtype=float) for k in epochs]
+    return (epochs, [c.mean(axis=0) for c in cols], [c.min(axis=0) for c in cols], [c.max(axis=0) for c in cols],
+            len(series), finished)
+
+
+def _label(rule, n, finished):
+    if not finished:
+        return f"{rule_label(rule)} (running)"
+    return f"{rule_label(rule)} ({n} seed{'s' if n != 1 else ''})"
+
+
+def _by_rule(runs):
+    out = {}
+    for run in runs:
+        out.setdefault(run["rule"], []).append(run)
+    return out
+
+
 def learning_curves(results=None, dataset: str = "mnist", preset: str | None = None,
-                         metric: str = "test_accuracy", rules=None, ax=None):
+                    metric: str = "test_accuracy", rules=None, ax=None):
     """Test accuracy (%) (or ``metric="train_accuracy"`` / ``"train_loss"`` / ``"test_loss"``)
-    against epoch, one line per rule.
+    against epoch, one line per rule: the mean over its finished seeds, with a band from the
+    lowest to the highest seed (:data:`BAND`); the legend says how many seeds. A rule with no
+    finished run shows its run in progress, labelled ``(running)``.
 
     Returns the matplotlib Figure. ``preset`` defaults to the dataset's first preset.
     """
@@ -37,44 +78,79 @@ def learning_curves(results=None, dataset: str = "mnist", preset: str | None = N
     labels = {"test_accuracy": "test accuracy (%)", "train_accuracy": "training accuracy (%)",
               "train_loss": "training loss (spiking error, nats)",
               "test_loss": "test loss (spiking error, nats)"}
-    for run in res.select(dataset, preset, rules):
-        pts = [(e["epoch"], e[metric]) for e in run["epochs"] if e.get(metric) is not None]
-        if not pts:
+    scale = 100.0 if metric in ("test_accuracy", "train_accuracy") else 1.0
+    for rule, runs in _by_rule(res.select(dataset, preset, rules)).items():
+        xs, mean, lo, hi, n, finished = _over_seeds(runs, lambda e: e.get(metric))
+        if not xs:
             continue
-        xs, ys = zip(*pts)
-        if metric in ("test_accuracy", "train_accuracy"):
-            ys = [100 * v for v in ys]
-        ax.plot(xs, ys, rule_style(run["rule"]), color=rule_color(run["rule"]),
-                marker="o" if len(xs) < 12 else None, ms=3, label=rule_label(run["rule"]))
+        ax.plot(xs, scale * np.array(mean), rule_style(rule), color=rule_color(rule),
+                marker="o" if len(xs) < 12 else None, ms=3, label=_label(rule, n, finished))
+        if n > 1:
+            ax.fill_between(xs, scale * np.array(lo), scale * np.array(hi), color=rule_color(rule), alpha=0.2, lw=0)
     ax.set_xlabel("epoch")
     ax.set_ylabel(labels.get(metric, metric))
     ax.set_title(f"{LABELS.get(dataset, dataset)} ({preset})")
     ax.grid(alpha=0.3)
     if ax.lines:
-        ax.legend(frameon=False, fontsize="small")
+        ax.legend(frameon=False, fontsize="small", title=f"mean; band: {BAND}", title_fontsize="small")
+    return fig
+
+
+def _panels(res, datasets):
+    pairs = [p for p in report.expected_pairs(res, None) if datasets is None or p[0] in datasets]
+    if not pairs:
+        return None, None, []
+    cols = min(len(pairs), 3)
+    rows = -(-len(pairs) // cols)
+    fig, axes = figure(rows, cols, figsize=(3.6 * cols + 0.4, 2.9 * rows), squeeze=False)
+    for ax in axes.ravel()[len(pairs):]:
+        ax.axis("off")
+    return fig, axes, pairs
+
+
+def learning_curves_overview(results=None, datasets=None, rules=None):
+    """:func:`learning_curves` (mean and band over seeds), one panel per (dataset, preset) with
+    runs; ``None`` if none."""
+    res = report.as_results(results)
+    fig, axes, pairs = _panels(res, datasets)
+    for ax, (dataset, preset) in zip(axes.ravel() if axes is not None else (), pairs):
+        learning_curves(res, dataset, preset, rules=rules, ax=ax)
+        ax.title.set_fontsize("medium")
     return fig
 
 
 def accuracy_overview(results=None, datasets=None, rules=None):
-    """Test accuracy (%) against epoch, one panel per (dataset, preset) with runs; ``None`` if none."""
+    """Final test accuracy (%) per rule, one panel per (dataset, preset) with runs: the mean
+    over finished seeds with error bars of +- one sample sd (none for one seed) and every
+    seed as a small dot; a rule without a finished seed keeps its tick, with ``n=0``.
+    ``None`` if no preset has runs."""
     res = report.as_results(results)
-    pairs = [p for p in report.expected_pairs(res, None) if datasets is None or p[0] in datasets]
-    if not pairs:
-        return None
-    cols = min(len(pairs), 3)
-    rows = -(-len(pairs) // cols)
-    fig, axes = figure(rows, cols, figsize=(3.6 * cols + 0.4, 2.9 * rows), squeeze=False)
-    for ax, (dataset, preset) in zip(axes.ravel(), pairs):
-        learning_curves(res, dataset, preset, rules=rules, ax=ax)
-        ax.title.set_fontsize("medium")
-    for ax in axes.ravel()[len(pairs):]:
-        ax.axis("off")
+    fig, axes, pairs = _panels(res, datasets)
+    for ax, (dataset, preset) in zip(axes.ravel() if axes is not None else (), pairs):
+        rows = [r for r in report.accuracy_table(res, datasets=[dataset])
+                if r["preset"] == preset and (rules is None or r["rule"] in rules)]
+        for x, r in enumerate(rows):
+            if r["final_accuracy"] is None:
+                continue
+            ax.errorbar([x], [100 * r["final_accuracy"]], yerr=None if r["final_accuracy_sd"] is None
+                        else [100 * r["final_accuracy_sd"]], fmt="o", color=rule_color(r["rule"]), capsize=4)
+            seeds = [100 * r["per_seed"][s] for s in r["seeds"]]
+            ax.plot([x + 0.15] * len(seeds), seeds, ".", color=rule_color(r["rule"]), alpha=0.5, ms=4)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([f"{rule_label(r['rule'])} (n={r['n_seeds']})" for r in rows], fontsize="x-small",
+                           rotation=35, ha="right")
+        ax.set_ylabel("final test accuracy (%)")
+        ax.set_title(f"{LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
+        ax.grid(alpha=0.3, axis="y")
+    if fig is not None:
+        fig.supxlabel("rule (n: finished seeds); bars: ± 1 sd over seeds, dots: single seeds", fontsize="small")
     return fig
 
 
 def alignment_curves(results=None, dataset: str = "mnist", preset: str | None = None, rules=None,
-                   include_output: bool = False):
-    """Angle (degrees) between each rule's update and BP's against epoch, one panel per layer.
+                     include_output: bool = False):
+    """Angle (degrees) between each rule's update and BP's against epoch, one panel per layer:
+    the mean over finished seeds with a :data:`BAND` band, as :func:`learning_curves`.
 
     The output layer is left out unless ``include_output``: its update is the same for every
     rule (0 degrees). Returns the matplotlib Figure.
@@ -86,13 +162,14 @@ def alignment_curves(results=None, dataset: str = "mnist", preset: str | None = 
     shown = list(range(n_layers if include_output else max(n_layers - 1, 1)))
     fig, axes = figure(1, len(shown), figsize=(3.4 * len(shown) + 0.6, 3.2), squeeze=False, sharey=True)
     for ax, k in zip(axes[0], shown):
-        for run in runs:
-            pts = [(e["epoch"], e["alignment_deg"][k]) for e in run["epochs"]
-                   if e.get("alignment_deg") and len(e["alignment_deg"]) > k]
-            if pts:
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, rule_style(run["rule"]), color=rule_color(run["rule"]),
-                        label=rule_label(run["rule"]))
+        for rule, group in _by_rule(runs).items():
+            angle = (lambda e, k=k: e["alignment_deg"][k] if e.get("alignment_deg") and len(e["alignment_deg"]) > k
+                     else None)
+            xs, mean, lo, hi, n, finished = _over_seeds(group, angle)
+            if xs:
+                ax.plot(xs, mean, rule_style(rule), color=rule_color(rule), label=_label(rule, n, finished))
+                if n > 1:
+                    ax.fill_between(xs, lo, hi, color=rule_color(rule), alpha=0.2, lw=0)
         ax.axhline(90, color="0.6", lw=0.8, ls=":")
         ax.set_ylim(-3, 120)
         ax.set_xlabel("epoch")
@@ -100,7 +177,7 @@ def alignment_curves(results=None, dataset: str = "mnist", preset: str | None = 
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("angle to BP update (degrees)")
     if runs:
-        axes[0][-1].legend(frameon=False, fontsize="small")
+        axes[0][-1].legend(frameon=False, fontsize="small", title=f"mean; band: {BAND}", title_fontsize="small")
     fig.suptitle(f"Alignment with backpropagation, {LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
     return fig
 
