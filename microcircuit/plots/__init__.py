@@ -24,6 +24,14 @@ from .cells import (
     raster,
     surrogate_curve,
 )
+from .learning import (
+    alignment_bars,
+    alignment_meter_figure,
+    convergence,
+    curves,
+    hebbian_figure,
+    update_scatter_figure,
+)
 from .results import accuracy_overview, alignment_curves, learning_curves, learning_curves_overview, throughput
 from .style import E_MINUS_COLOR, E_PLUS_COLOR, INPUT_COLOR, P_COLOR, SMOKE_DPI, figure
 
