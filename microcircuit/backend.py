@@ -187,9 +187,114 @@ def binomial(gen, n: int, p):
     """Binomial ``(n, p)`` counts, one per entry of ``p``, in the active dtype, from a :func:`noise_generator`.
 
     A sum of ``n`` independent Bernoulli(``p``) draws has exactly this law, at the cost of one
-    draw instead of ``n``.
+    draw instead of ``n``. On NumPy the draw is by inversion (:func:`binomial_inversion`):
+    one uniform number per entry; on CuPy the device's own sampler.
     """
-    return gen.binomial(int(n), p).astype(dtype())
+    if name() == "cupy":
+        return gen.binomial(int(n), p).astype(dtype())
+    return binomial_inversion(int(n), p, gen.random(p.shape))
+
+
+def binomial_inversion(n: int, p, u):
+    """The Binomial ``(n, p)`` count that the uniform numbers ``u`` in [0, 1) select, per entry:
+    the least ``k`` with ``u <= F(k)``, ``F`` the distribution function,
+
+        F(k) = sum_{j <= k} f(j),   f(0) = (1 - p)^n,   f(j + 1) = f(j) * p / (1 - p) * (n - j) / (j + 1),
+
+    so that the count has exactly the binomial law when ``u`` is uniform (up to float64
+    rounding of ``F``). For ``p > 1/2`` it returns ``n`` minus the count of ``1 - p`` (the
+    same law; fewer terms). Work per entry grows with its count, not with ``n``: NumPy
+    iterates only over the entries still below ``u``; the optional Numba kernel
+    (:func:`kernel`) does the same float64 operations entry by entry (bit-identical).
+    """
+    p64 = np.asarray(p, dtype=np.float64)
+    u = np.asarray(u, dtype=np.float64)
+    out = np.empty(p64.shape, dtype=dtype())
+    fused = kernel(_binomial_kernel)
+    if fused is not None:
+        fused(int(n), np.ascontiguousarray(p64).reshape(-1), np.ascontiguousarray(u).reshape(-1), out.reshape(-1))
+        return out
+    flip = p64 > 0.5
+    q = np.where(flip, p64, 1.0 - p64).ravel()  # 1 - p', with p' = min(p, 1 - p)
+    ratio = np.where(flip, 1.0 - p64, p64).ravel() / q  # p' / (1 - p')
+    pmf = _power(q, n)
+    cdf = pmf.copy()
+    count = np.zeros(q.shape, dtype=np.int64)
+    live, ul = np.arange(q.size), u.ravel()  # the entries in the working arrays, and their u
+    for j in range(n):
+        below = ul > cdf
+        rising = int(np.count_nonzero(below))
+        if rising == 0:
+            break
+        if rising < below.size // 4:  # few left: keep only those (same arithmetic, less of it)
+            live, pmf, cdf, ratio, ul, below = live[below], pmf[below], cdf[below], ratio[below], ul[below], below[below]
+        if live.size == count.size:
+            count += below
+        else:
+            count[live] += below
+        pmf *= ratio
+        pmf *= (n - j) / (j + 1)
+        cdf += pmf
+    out[...] = np.where(flip, n - count.reshape(p64.shape), count.reshape(p64.shape))
+    return out
+
+
+def _power(q, n: int):
+    """``q ** n`` by repeated squaring, in an order the Numba kernel repeats exactly."""
+    result, base = np.ones_like(q), q
+    while n:
+        if n & 1:
+            result = result * base
+        n >>= 1
+        if n:
+            base = base * base
+    return result
+
+
+def _binomial_kernel(n, p, u, out):
+    """Numba kernel of :func:`binomial_inversion` on flat arrays: the same float64 operations
+    per entry, for blocks of entries in lockstep (so that the loops over entries vectorise).
+
+    The count is the number of ``j < n`` with ``u > F(j)``: ``F`` never decreases, so an
+    entry whose count has stopped stays stopped, and a block ends when all of its have.
+    """
+    block = 64
+    work = np.empty((6, block))
+    pmf, cdf, ratio, base, ub, count = work[0], work[1], work[2], work[3], work[4], work[5]
+    for start in range(0, p.size, block):
+        size = min(block, p.size - start)
+        for i in range(size):
+            pi = p[start + i]
+            flip = pi > 0.5
+            q = pi if flip else 1.0 - pi
+            ratio[i] = (1.0 - pi if flip else pi) / q
+            base[i] = q
+            pmf[i] = 1.0
+            count[i] = 0.0
+            ub[i] = u[start + i]
+        m = n  # pmf = q ** n by repeated squaring, as _power
+        while m:
+            if m & 1:
+                for i in range(size):
+                    pmf[i] = pmf[i] * base[i]
+            m >>= 1
+            if m:
+                for i in range(size):
+                    base[i] = base[i] * base[i]
+        for i in range(size):
+            cdf[i] = pmf[i]
+        for j in range(n):
+            c = (n - j) / (j + 1)
+            rising = 0  # an integer sum: it vectorises (a float sum would need reassociation)
+            for i in range(size):
+                rising += 1 if ub[i] > cdf[i] else 0
+                count[i] += 1.0 if ub[i] > cdf[i] else 0.0
+                pmf[i] = pmf[i] * ratio[i] * c
+                cdf[i] = cdf[i] + pmf[i]
+            if rising == 0:
+                break
+        for i in range(size):
+            out[start + i] = n - count[i] if p[start + i] > 0.5 else count[i]
 
 
 def uniform(gen, shape):

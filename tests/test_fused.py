@@ -136,3 +136,51 @@ def test_training_with_kernels_is_bit_identical_to_numpy(rule):
         net.fit(x, y)
         weights.append([backend.to_numpy(a) for layer in net.plastic_layers for a in layer.params])
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.03, 0.3, 0.5, 0.77, 0.999, 1.0])
+def test_binomial_inversion_has_the_binomial_law(p):
+    """One uniform number per count, inverted through the distribution function: the counts'
+    histogram matches Binomial(n, p) (chi-square, 1-in-10^5 false alarm) for p on both sides
+    of 1/2 (the sampler counts the rarer outcome) and at the ends."""
+    n, N = 8, 100_000
+    rng = np.random.default_rng(int(p * 1000))
+    p32 = float(np.float32(p))
+    counts = backend.binomial_inversion(n, np.full(N, p32), rng.random(N)).astype(int)
+    observed = np.bincount(counts, minlength=n + 1)
+    expected = N * np.array([math.comb(n, k) * p32**k * (1 - p32) ** (n - k) for k in range(n + 1)])
+    assert observed[expected == 0].sum() == 0  # p = 0 or 1: only the certain count
+    big = expected > 5
+    chi2 = ((observed[big] - expected[big]) ** 2 / expected[big]).sum()
+    assert chi2 < 4 * max(1, big.sum() - 1) + 20  # far above chance only if the law is wrong
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_binomial_inversion_is_the_least_k_with_u_below_the_cdf(jit):
+    """Each count is the least k with u <= F(k), F computed here from math.comb (for p > 1/2:
+    n minus that count for 1 - p, the same law)."""
+    backend.set_jit(jit)
+    rng = np.random.default_rng(7)
+    p = np.concatenate([rng.random(300), rng.random(300) ** 4, [0.0, 1.0, 0.5]])
+    u = rng.random(p.size)
+    n = 12
+    got = backend.to_numpy(backend.binomial_inversion(n, p, u))
+    for pi, ui, k in zip(p, u, got):
+        pr = 1 - pi if pi > 0.5 else pi
+        cdf = np.cumsum([math.comb(n, j) * pr**j * (1 - pr) ** (n - j) for j in range(n + 1)])
+        want = min(int(np.searchsorted(cdf, ui)), n)  # least k with u <= F(k)
+        want = n - want if pi > 0.5 else want
+        close = np.min(np.abs(cdf - ui)) < 1e-12  # a tie within rounding: either side is right
+        assert k == want or close, (pi, ui, k, want)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_binomial_kernel_is_bit_identical_to_numpy():
+    rng = np.random.default_rng(8)
+    p = np.concatenate([rng.random(5000), rng.random(5000) ** 4, [0, 1, 0.5, 1e-9, 1 - 1e-9]]).astype(np.float32)
+    u = rng.random(p.size)
+    out = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        out.append(backend.binomial_inversion(32, p, u))
+    assert np.array_equal(*out) and 0 < out[0].mean() < 32
