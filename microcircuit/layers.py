@@ -207,13 +207,41 @@ class ConvPyramidalLayer(PyramidalLayer):
                 out[:, :, i : i + s * OH : s, j : j + s * OW : s] += cols[:, i, j]
         return xp.ascontiguousarray(out[:, :, p : p + H, p : p + W].transpose(1, 0, 2, 3))
 
+    def _patches(self, x):
+        """Patches of ``x`` (B, C, H, W) per image, (B, C*k*k, OH*OW): the layout in which one
+        product per image gives the output already in (B, C_out, OH, OW) order."""
+        xp = backend.xp()
+        B, C, H, W = x.shape
+        k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
+        if p:
+            xpad = xp.zeros((B, C, H + 2 * p, W + 2 * p), dtype=x.dtype)
+            xpad[:, :, p : p + H, p : p + W] = x
+        else:
+            xpad = x
+        cols = xp.empty((B, C, k, k, OH, OW), dtype=x.dtype)
+        for i in range(k):
+            for j in range(k):
+                cols[:, :, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
+        return cols.reshape(B, C * k * k, OH * OW)
+
     def basal(self, x):
-        """Basal current: the convolution ``W * x + b``, shape (B, C_out, OH, OW)."""
+        """Basal current: the convolution ``W * x + b``, shape (B, C_out, OH, OW).
+
+        Large maps: one matrix product per image, ``W (C_out, C*k*k) @ patches (C*k*k, OH*OW)``,
+        already in image order (1.1x at 16x16 and 2.7x at 32x32 faster than transposing one
+        product's output; one core, OpenBLAS). Small maps (under 256 positions): one product
+        over the whole batch, then transposed (1.07x faster at 8x8). Each output is the same
+        dot product either way (bit-identical on OpenBLAS; the tests allow float32 rounding).
+        """
         xp = backend.xp()
         W2 = self.W.reshape(self.W.shape[0], -1)
+        if self.OH * self.OW >= 256:
+            out = xp.matmul(W2, self._patches(x)).reshape(x.shape[0], *self.out_shape)  # (B, C_out, OH, OW)
+            out += self.b
+            return out
         out = W2 @ self._im2col(x)  # (C_out, C*k*k) @ (C*k*k, B*OH*OW)
         out = out.reshape(self.out_shape[0], x.shape[0], self.OH, self.OW).transpose(1, 0, 2, 3)
-        return xp.ascontiguousarray(out + self.b)
+        return xp.add(out, self.b, out=xp.empty((x.shape[0], *self.out_shape), dtype=out.dtype))
 
     def backward(self, e, K):
         """Transposed convolution of errors ``e`` (B, C_out, OH, OW) with kernel ``K``."""

@@ -184,3 +184,22 @@ def test_binomial_kernel_is_bit_identical_to_numpy():
         backend.set_jit(jit)
         out.append(backend.binomial_inversion(32, p, u))
     assert np.array_equal(*out) and 0 < out[0].mean() < 32
+
+
+@pytest.mark.parametrize("hw", [4, 8, 16])  # both ways of computing the basal current
+def test_conv_basal_current_is_the_convolution(hw):
+    from microcircuit.layers import Conv, ConvPyramidalLayer
+
+    rng = np.random.default_rng(9)
+    layer = ConvPyramidalLayer((3, hw, hw), Conv(5, 3, padding=1), LIFParameters(), rng)
+    layer.b[...] = backend.asarray(rng.normal(size=(5, 1, 1)))
+    x = rng.random((2, 3, hw, hw))
+    out = backend.to_numpy(layer.basal(backend.asarray(x)))
+    W, b = backend.to_numpy(layer.W).astype(np.float64), backend.to_numpy(layer.b).astype(np.float64)
+    xp_ = np.pad(backend.to_numpy(backend.asarray(x)).astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    ref = np.zeros((2, 5, hw, hw)) + b
+    for i in range(3):
+        for j in range(3):
+            ref += np.einsum("oc,bchw->bohw", W[:, :, i, j], xp_[:, :, i : i + hw, j : j + hw])
+    assert out.flags.c_contiguous and out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
