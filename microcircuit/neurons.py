@@ -14,6 +14,7 @@ soma's sensitivity to its input, known to the cell itself.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -100,14 +101,18 @@ def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scrat
     (:func:`microcircuit.backend.kernel`) the whole step is one loop over the cells.
     """
     xp = backend.xp()
-    dt = v.dtype.type
     fused = backend.kernel(_lif_kernel)
-    if fused is not None and all(a.flags.c_contiguous for a in (v, current, count, gain, spikes)):
+    if (fused is not None and v.flags.c_contiguous and current.flags.c_contiguous and count.flags.c_contiguous
+            and gain.flags.c_contiguous and spikes.flags.c_contiguous):
         fused(v.reshape(-1), current.reshape(-1), count.reshape(-1), gain.reshape(-1), spikes.reshape(-1),
-              dt(params.alpha), dt(params.theta), dt(params.width), dt(1.0 / params.width),
-              SURROGATE_CODES[params.surrogate])
+              *_kernel_scalars(params, v.dtype))
         return
     d = xp.empty_like(v) if scratch is None else scratch
+    _lif_numpy(v, current, count, gain, spikes, d, params, xp)
+
+
+def _lif_numpy(v, current, count, gain, spikes, d, params, xp):
+    """The NumPy body of :func:`lif_layer_step` (``d``: scratch of ``v``'s shape)."""
     if params.alpha != 1.0:
         v *= params.alpha
     v += current  # v_pre
@@ -129,6 +134,13 @@ def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scrat
     gain += d
     xp.multiply(spikes, params.theta, out=d)
     v -= d  # v_pre - theta * s: the soft reset
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_scalars(params: LIFParameters, dtype):
+    """The kernel's scalar arguments, in the arrays' dtype (computed once per parameter set)."""
+    dt = dtype.type
+    return dt(params.alpha), dt(params.theta), dt(params.width), dt(1.0 / params.width), SURROGATE_CODES[params.surrogate]
 
 
 def _lif_kernel(v, current, count, gain, spikes, alpha, theta, width, inv_width, surrogate):
