@@ -309,9 +309,17 @@ class PoolLayer:
         self._count = backend.xp().zeros((batch, *self.out_shape), dtype=backend.dtype())
 
     def pool(self, x):
-        """Average or maximum over each window, as ``k*k`` strided slices (fast elementwise ops)."""
+        """Average or maximum over each window, as ``k*k`` strided slices (fast elementwise ops);
+        with the optional Numba kernels, one pass in the same order (bit-identical)."""
         xp = backend.xp()
         k = self.size
+        fused = backend.kernel(_pool_kernel)
+        if fused is not None and x.flags.c_contiguous and x.ndim == 4:
+            B, C, H, W = x.shape
+            out = xp.empty((B, C, H // k, W // k), dtype=x.dtype)
+            fused(x.reshape(B * C, H, W), out.reshape(B * C, H // k, W // k), k, self.kind == "max",
+                  x.dtype.type(1.0 / (k * k)))
+            return out
         views = [x[:, :, i::k, j::k] for i in range(k) for j in range(k)]
         out = views[0].copy()
         for view in views[1:]:
@@ -348,6 +356,25 @@ class PoolLayer:
     @property
     def params(self):
         return []
+
+
+def _pool_kernel(x, out, k, take_max, scale):
+    """Numba kernel of :meth:`PoolLayer.pool` on maps (N, H, W): the window's entries combined
+    in the order of the slices there (row by row), then ``* scale`` for the average."""
+    for n in range(x.shape[0]):
+        for i in range(out.shape[1]):
+            for j in range(out.shape[2]):
+                acc = x[n, i * k, j * k]
+                for di in range(k):
+                    for dj in range(k):
+                        if di == 0 and dj == 0:
+                            continue
+                        y = x[n, i * k + di, j * k + dj]
+                        if not take_max:
+                            acc = acc + y
+                        elif y != y or y > acc:  # np.maximum: NaN wins
+                            acc = y
+                out[n, i, j] = acc if take_max else acc * scale
 
 
 def build(specs, in_shape, lif: LIFParameters, rng, weight_scale: float = 1.0):

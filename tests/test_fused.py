@@ -203,3 +203,18 @@ def test_conv_basal_current_is_the_convolution(hw):
             ref += np.einsum("oc,bchw->bohw", W[:, :, i, j], xp_[:, :, i : i + hw, j : j + hw])
     assert out.flags.c_contiguous and out.shape == ref.shape
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("kind, size", [("avg", 2), ("max", 2), ("avg", 3), ("max", 3)])
+def test_pool_kernel_is_bit_identical_to_numpy(kind, size):
+    from microcircuit.layers import Pool, PoolLayer
+
+    layer = PoolLayer((4, 6 * size, 6 * size), Pool(size, kind))
+    x = np.random.default_rng(10).normal(size=(3, 4, 6 * size, 6 * size))
+    x[0, 0, 0, 1] = np.nan  # NaN propagates as np.maximum propagates it
+    out = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        out.append(layer.pool(backend.asarray(x)))
+    assert same(*out) and out[0].shape == (3, 4, 6, 6)
