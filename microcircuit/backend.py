@@ -109,7 +109,12 @@ def kernel(fn):
         return None
     compiled = _kernels.get(fn)
     if compiled is None:
-        compiled = _kernels[fn] = _kernels["numba"].njit(cache=True, error_model="numpy", nogil=True)(fn)
+        njit = _kernels["numba"].njit
+        try:
+            compiled = njit(cache=True, error_model="numpy", nogil=True)(fn)
+        except RuntimeError:  # no writable cache folder: compile in each process instead
+            compiled = njit(error_model="numpy", nogil=True)(fn)
+        _kernels[fn] = compiled
     return compiled
 
 

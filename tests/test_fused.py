@@ -218,3 +218,20 @@ def test_pool_kernel_is_bit_identical_to_numpy(kind, size):
         backend.set_jit(jit)
         out.append(layer.pool(backend.asarray(x)))
     assert same(*out) and out[0].shape == (3, 4, 6, 6)
+
+
+def test_without_numba_the_numpy_code_runs(monkeypatch):
+    """Where Numba cannot be imported (Pyodide, or not installed) the kernels are off and the
+    library trains on NumPy alone."""
+    import sys
+
+    from microcircuit.optim import _adam_kernel
+
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
+    monkeypatch.setattr(backend, "_kernels", {})
+    backend.set_jit(True)
+    assert not backend.jit_enabled() and backend.kernel(_adam_kernel) is None
+    rng = np.random.default_rng(11)
+    net = Network([16, 8, 4], T=2, batch_size=8, epochs=1, mode="spiking", seed=0)
+    loss = net.partial_fit(rng.random((32, 16)), rng.integers(0, 4, size=32))
+    assert math.isfinite(loss) and "numba" not in backend._kernels or backend._kernels["numba"] is None
