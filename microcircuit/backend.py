@@ -13,6 +13,13 @@ the same network on both backends; noise inside hot loops uses :func:`noise_gene
 Select the backend with the environment variable ``MICROCIRCUIT_BACKEND=cupy`` or
 ``microcircuit.set_backend("cupy")``; the dtype with ``MICROCIRCUIT_DTYPE=float64`` or
 ``set_dtype("float64")`` (float32 is the default).
+
+Optional accelerator: where Numba is installed (``pip install 'microcircuit[jit]'``), the
+hot element-wise loops (the LIF step with its surrogate gain, Adam) run as compiled kernels
+on the NumPy backend (:func:`kernel`). They do the same IEEE operations in the same order as
+the NumPy code they replace (no fast-math), so results are bit-identical, and the NumPy code
+stays the reference that the tests hold them against. ``MICROCIRCUIT_JIT=0`` or
+``set_jit(False)`` switches them off; where Numba cannot be imported (Pyodide) they are off.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ import numpy as np
 _BACKENDS = ("numpy", "cupy")
 _DTYPES = ("float32", "float64")
 
-_state = {"name": None, "module": None, "dtype": None}
+_state = {"name": None, "module": None, "dtype": None, "jit": None}
+_kernels = {}
 
 
 def set_backend(name: str) -> None:
@@ -67,6 +75,47 @@ def _ensure() -> None:
         set_backend(os.environ.get("MICROCIRCUIT_BACKEND", "numpy"))
     if _state["dtype"] is None:
         set_dtype(os.environ.get("MICROCIRCUIT_DTYPE", "float32"))
+
+
+def set_jit(enabled: bool) -> None:
+    """Use (``True``) or skip (``False``) the optional Numba kernels on the NumPy backend."""
+    _state["jit"] = bool(enabled)
+
+
+def jit_enabled() -> bool:
+    """True when the Numba kernels run: NumPy backend, Numba importable, not switched off."""
+    _ensure()
+    if _state["jit"] is None:
+        _state["jit"] = os.environ.get("MICROCIRCUIT_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
+    if not _state["jit"] or _state["name"] != "numpy":
+        return False
+    if "numba" not in _kernels:
+        try:
+            import numba
+        except Exception:  # not installed, or no compiler for this platform (Pyodide)
+            numba = None
+        _kernels["numba"] = numba
+    return _kernels["numba"] is not None
+
+
+def kernel(fn):
+    """``fn`` compiled by Numba (cached on disk after the first compilation), or ``None``
+    when the kernels are off (:func:`jit_enabled`): the caller then runs its NumPy code.
+
+    No fast-math and NumPy's error model: float32 stays float32 and every operation is the
+    correctly rounded IEEE one, in the order written, as in the NumPy code it replaces.
+    """
+    if not jit_enabled():
+        return None
+    compiled = _kernels.get(fn)
+    if compiled is None:
+        njit = _kernels["numba"].njit
+        try:
+            compiled = njit(cache=True, error_model="numpy", nogil=True)(fn)
+        except RuntimeError:  # no writable cache folder: compile in each process instead
+            compiled = njit(error_model="numpy", nogil=True)(fn)
+        _kernels[fn] = compiled
+    return compiled
 
 
 def xp():
@@ -143,7 +192,8 @@ def binomial(gen, n: int, p):
     """Binomial ``(n, p)`` counts, one per entry of ``p``, in the active dtype, from a :func:`noise_generator`.
 
     A sum of ``n`` independent Bernoulli(``p``) draws has exactly this law, at the cost of one
-    draw instead of ``n``.
+    draw instead of ``n``. (The generator's own sampler: a faster hand-written inversion was
+    measured, but it would change every spiking run's draws; see docs/decisions.md.)
     """
     return gen.binomial(int(n), p).astype(dtype())
 

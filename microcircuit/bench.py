@@ -9,10 +9,20 @@ allocations (``tracemalloc``) or the CuPy memory pool's high-water mark.
 
     python -m microcircuit bench --T 8 16 32 --out data/results/bench/cpu.json
     python -m microcircuit bench --preset cifar10-conv-cpu --batches 10 --out data/results/bench/cpu-cifar10-conv-cpu.json
+
+Each result also gives samples per CPU second of the process (``cpu_samples_per_s``: on a
+shared machine, other load inflates wall time but not this), and the **GEMM bound**: the
+time the matrix products that one training step cannot avoid take alone (the forward
+products, the Hebbian products, the feedback products; timed in isolation at their shapes)
+as a fraction of the step's CPU time. Where torch and snntorch are installed (optional), the
+same network is also trained by BPTT in snnTorch (:func:`measure_bptt`, same T and batch,
+one thread per process as set by the environment) and each rule gets its ratio to it, per
+CPU second.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import resource
@@ -25,7 +35,8 @@ import numpy as np
 from .config import is_dense
 from .files import write_atomic
 from .presets import preset as load_preset
-from .rules import RULES, network_settings as rule_settings
+from .rules import RULES
+from .rules import network_settings as rule_settings
 
 
 def network_settings(preset: str = "mnist-mlp", T=None, batch_size=None, layers=None) -> dict:
@@ -51,8 +62,7 @@ def network_name(preset: str, layers) -> str:
 def measure(rule: str, T: int | None = None, batch_size: int | None = None, batches: int = 100, layers=None,
             warmup: int | None = None, repeats: int = 3, preset: str = "mnist-mlp") -> dict:
     """Time ``batches`` training steps (after ``warmup``, default ``min(batches, 20)``) of the
-    network of ``preset`` (T, batch size and layers overridable) trained by ``rule`` (a name of
-    the rule registry); return samples/s and peak memory.
+    network of ``preset`` (T, batch size and layers overridable); return samples/s and peak memory.
 
     Memory is traced over one pass; the rate is that of the fastest of ``repeats`` untraced
     passes (the usual ``timeit`` convention: slower passes measure other load on the machine).
@@ -73,9 +83,11 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
     xp = backend.xp()
     on_gpu = backend.name() == "cupy"
 
+    gen = backend.noise_generator(1)  # as in training (Network.partial_fit passes one)
+
     def step(b):
         i = (b % 8) * batch_size
-        net.train_step(x[i : i + batch_size], y[i : i + batch_size], lr)
+        net.train_step(x[i : i + batch_size], y[i : i + batch_size], lr, gen)
 
     warmup = min(batches, 20) if warmup is None else warmup
     for b in range(warmup):
@@ -93,14 +105,16 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
     else:
         peak_array = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    seconds = float("inf")
+    seconds = cpu_seconds = float("inf")
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for b in range(batches):
             step(b)
         if on_gpu:
             xp.cuda.Device().synchronize()
         seconds = min(seconds, time.perf_counter() - t0)
+        cpu_seconds = min(cpu_seconds, time.process_time() - c0)
+    bound = None if on_gpu else gemm_bound_seconds(net)
     return {
         "rule": rule,
         "T": net.T,
@@ -111,31 +125,197 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
         "backend": backend.name(),
         "dtype": backend.dtype().name,
         "samples_per_s": round(batches * batch_size / seconds, 1),
+        "cpu_samples_per_s": round(batches * batch_size / cpu_seconds, 1),
+        "gemm_bound": None if bound is None else round(bound / (cpu_seconds / batches), 3),
         "peak_array_mb": round(peak_array / 2**20, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
+def products(net) -> list[tuple[int, tuple[int, int, int]]]:
+    """The matrix products one training step of ``net`` cannot avoid, as ``(times, (m, k, n))``:
+    per plastic layer the forward product (once for the first layer under direct encoding,
+    whose input is constant, else every step), the Hebbian product ``post^T pre`` and, above
+    the first layer, the feedback product ``e K``. A conv layer's are those of im2col."""
+    from .layers import ConvPyramidalLayer
+
+    out = []
+    B, T = net.batch_size, net.T
+    first = True
+    for i, layer in enumerate(net.layers):
+        if not layer.plastic:
+            continue
+        steps = 1 if first and net.config.encoding == "direct" else T
+        if isinstance(layer, ConvPyramidalLayer):
+            rows, inner, cols = layer.W.shape[0], int(np.prod(layer.W.shape[1:])), B * layer.OH * layer.OW
+        else:
+            rows, inner, cols = layer.W.shape[0], layer.W.shape[1], B
+        out.append((steps, (rows, inner, cols)))  # W (rows, inner) @ inputs (inner, cols)
+        out.append((1, (rows, cols, inner)))  # post^T (rows, cols) @ pre (cols, inner)
+        if i > 0:
+            out.append((1, (inner, rows, cols)))  # K^T (inner, rows) @ e^T (rows, cols)
+        first = False
+    return out
+
+
+def gemm_bound_seconds(net, repeats: int = 5) -> float:
+    """Seconds (CPU time) of :func:`products` for one step, each product timed alone on random
+    float matrices of its shape (the fastest of ``repeats``)."""
+    from . import backend
+
+    xp = backend.xp()
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for times, (m, k, n) in products(net):
+        a = backend.asarray(rng.random((m, k), dtype=np.float32))
+        b = backend.asarray(rng.random((k, n), dtype=np.float32))
+        xp.matmul(a, b)
+        best = float("inf")
+        for _ in range(repeats):
+            c0 = time.process_time()
+            xp.matmul(a, b)
+            best = min(best, time.process_time() - c0)
+        total += times * best
+    return total
+
+
+def has_bptt() -> bool:
+    """True when torch and snntorch are importable (the optional BPTT baseline)."""
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "snntorch"))
+
+
+def _torch_layers(layers):
+    """torch modules for a network's layers: ``(kind, module)`` pairs, kind ``"lif"`` for
+    synapses followed by LIF somata, ``"pool"`` for pooling of spikes."""
+    import torch
+
+    from .layers import Conv, Dense, Pool
+
+    shape, out = layers[0], []
+    shape = [shape] if isinstance(shape, (int, np.integer)) else list(shape)
+    for spec in layers[1:]:
+        if isinstance(spec, (int, np.integer, Dense)):
+            units = int(spec) if not isinstance(spec, Dense) else spec.units
+            out.append(("lif", torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(shape)), units))))
+            shape = [units]
+        elif isinstance(spec, Conv):
+            k, st, p = spec.kernel, spec.stride, spec.padding
+            out.append(("lif", torch.nn.Conv2d(shape[0], spec.channels, k, st, p)))
+            shape = [spec.channels, (shape[1] + 2 * p - k) // st + 1, (shape[2] + 2 * p - k) // st + 1]
+        elif isinstance(spec, Pool):
+            pool = torch.nn.AvgPool2d(spec.size) if spec.kind == "avg" else torch.nn.MaxPool2d(spec.size)
+            out.append(("pool", pool))
+            shape = [shape[0], shape[1] // spec.size, shape[2] // spec.size]
+    return out
+
+
+def measure_bptt(T: int | None = None, batch_size: int | None = None, batches: int = 100, layers=None,
+                 preset: str = "mnist-mlp", warmup: int = 5) -> dict:
+    """Train the preset's network by backpropagation through time in snnTorch (the optional
+    baseline): LIF somata (non-leaky, subtractive reset, fast-sigmoid surrogate) after every
+    dense and conv layer, average pooling of spikes, the first layer's current computed once
+    (direct encoding), rate-coded cross-entropy, Adam at the preset's learning rate."""
+    import snntorch as snn
+    import torch
+    from snntorch import functional as SF
+    from snntorch import surrogate
+
+    settings = network_settings(preset, T=T, batch_size=batch_size, layers=layers)
+    T, batch_size = settings["T"], settings["batch_size"]
+    layers = list(settings["layers"])
+    torch.manual_seed(0)
+    grad = surrogate.fast_sigmoid()
+    modules = _torch_layers(layers)
+    lifs = [snn.Leaky(beta=1.0, spike_grad=grad, reset_mechanism="subtract") if kind == "lif" else None
+            for kind, _ in modules]
+    opt = torch.optim.Adam([p for _, m in modules for p in m.parameters()], lr=settings["lr"])
+    loss_fn = SF.ce_rate_loss()
+    shape = [layers[0]] if isinstance(layers[0], (int, np.integer)) else list(layers[0])
+    x = torch.rand(batch_size * 8, *shape)
+    y = torch.randint(0, int(modules[-1][1][-1].out_features), (batch_size * 8,))
+
+    def step(b):
+        i = (b % 8) * batch_size
+        mems = [lif.init_leaky() if lif is not None else None for lif in lifs]
+        first, out = modules[0][1](x[i : i + batch_size]), []
+        for _ in range(T):
+            s = first
+            for j, ((_, m), lif) in enumerate(zip(modules, lifs)):
+                if j > 0:
+                    s = m(s)
+                if lif is not None:
+                    s, mems[j] = lif(s, mems[j])
+            out.append(s)
+        loss = loss_fn(torch.stack(out), y[i : i + batch_size])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for b in range(warmup):
+        step(b)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for b in range(batches):
+        step(b)
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "rule": "bptt-snntorch", "T": T, "batch_size": batch_size, "preset": preset,
+        "network": network_name(preset, layers), "layers": settings_json(layers),
+        "backend": f"torch {torch.__version__} cpu, {torch.get_num_threads()} threads", "dtype": "float32",
+        "samples_per_s": round(batches * batch_size / seconds, 1),
+        "cpu_samples_per_s": round(batches * batch_size / cpu_seconds, 1), "gemm_bound": None,
+        "peak_array_mb": None, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def settings_json(layers):
+    """Layers as JSON-friendly values (specs as dicts)."""
+    from .layers import spec_to_dict
+
+    return [v if isinstance(v, (int, np.integer)) else list(v) if isinstance(v, (tuple, list)) else spec_to_dict(v)
+            for v in layers]
+
+
+def add_ratios(results: list[dict]) -> list[dict]:
+    """Give every result with a BPTT baseline of the same T its ``x_bptt``: samples per CPU
+    second over the baseline's."""
+    base = {r["T"]: r["cpu_samples_per_s"] for r in results if r["rule"] == "bptt-snntorch"}
+    for r in results:
+        if r["T"] in base and r["rule"] != "bptt-snntorch":
+            r["x_bptt"] = round(r["cpu_samples_per_s"] / base[r["T"]], 2)
+    return results
+
+
 def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
-        layers=None, out=None, preset: str = "mnist-mlp") -> list[dict]:
+        layers=None, out=None, preset: str = "mnist-mlp", bptt: bool | None = None) -> list[dict]:
     """Measure every rule at every T (``None``: the preset's), each in its own process;
     optionally write JSON to ``out``. ``rules`` are names of the rule registry
-    (``microcircuit-spiking`` too)."""
+    (``microcircuit-spiking`` too).
+
+    ``bptt``: also train the network by BPTT in snnTorch, first at each T, and give every rule
+    its ratio to it (``None``: when torch and snntorch are installed and the backend is NumPy).
+    """
     from . import backend
     from .training import provenance
 
     network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
     env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name)
+    if bptt is None:
+        bptt = backend.name() == "numpy" and has_bptt()
     results = []
     for T in Ts:
-        for rule in rules:
-            rule_settings(rule)  # an unknown name fails here, before any process starts
-            args = json.dumps(dict(rule=rule, T=T, batch_size=batch_size, batches=batches,
-                                   layers=None if layers is None else list(layers), preset=preset))
+        for rule in (["bptt-snntorch"] if bptt else []) + list(rules):
+            if rule != "bptt-snntorch":
+                rule_settings(rule)  # an unknown name fails here, before any process starts
+            kwargs = dict(T=T, batch_size=batch_size, batches=batches, layers=None if layers is None else list(layers),
+                          preset=preset)
+            if rule != "bptt-snntorch":
+                kwargs.update(rule=rule)
+            args = json.dumps(kwargs)
             proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 raise RuntimeError(f"benchmark of {rule} failed:\n{proc.stderr}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    add_ratios(results)
     if out:
         doc = {"provenance": provenance(seed=0), "results": results}
         write_atomic(out, json.dumps(doc, indent=1))
@@ -143,12 +323,18 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
 
 
 def format_table(results: list[dict]) -> str:
-    lines = [f"{'network':<18}{'rule':<22}{'T':>4}{'batch':>7}{'samples/s':>12}{'peak arrays MB':>16}{'peak RSS MB':>13}"]
+    """The results as a table; ``x BPTT`` and the GEMM bound where measured."""
+    lines = [f"{'network':<18}{'rule':<22}{'T':>4}{'batch':>7}{'samples/s':>12}{'per CPU s':>11}{'x BPTT':>8}"
+             f"{'GEMM bound':>12}{'peak arrays MB':>16}{'peak RSS MB':>13}"]
     for r in results:
+        cpu, ratio, bound, arrays = r.get("cpu_samples_per_s"), r.get("x_bptt"), r.get("gemm_bound"), r["peak_array_mb"]
         lines.append(f"{r.get('network', ''):<18}{r['rule']:<22}{r['T']:>4}{r['batch_size']:>7}{r['samples_per_s']:>12.0f}"
-                     f"{r['peak_array_mb']:>16.1f}{r['peak_rss_mb']:>13.1f}")
+                     f"{'' if cpu is None else f'{cpu:.0f}':>11}{'' if ratio is None else f'{ratio:.2f}x':>8}"
+                     f"{'' if bound is None else f'{100 * bound:.0f} %':>12}{'' if arrays is None else f'{arrays:.1f}':>16}"
+                     f"{r['peak_rss_mb']:>13.1f}")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(**json.loads(sys.argv[1]))))
+    _args = json.loads(sys.argv[1])
+    print(json.dumps(measure(**_args) if "rule" in _args else measure_bptt(**_args)))

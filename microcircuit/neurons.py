@@ -14,6 +14,7 @@ soma's sensitivity to its input, known to the cell itself.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -83,6 +84,85 @@ def surrogate_gain(v, params: LIFParameters):
     dist += 1.0
     dist *= dist
     return xp.reciprocal(dist, out=dist)
+
+
+SURROGATE_CODES = {name: i for i, name in enumerate(SURROGATES)}
+
+
+def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scratch=None):
+    """One time step of a layer of somata, in place: what :func:`lif_step` and
+    :func:`surrogate_gain` compute, without allocating.
+
+    On return ``v`` holds the potential after reset, ``spikes`` the spikes ``s[t]`` (0/1),
+    and ``count += s[t]``, ``gain += phi'(v_pre)``. The arithmetic is that of the two
+    reference functions, operation for operation, so the results are bit-identical to
+    them (the tests check it). All arrays are C-contiguous and of one shape and dtype;
+    ``scratch`` (the same) is optional working space. With the optional Numba kernels on
+    (:func:`microcircuit.backend.kernel`) the whole step is one loop over the cells.
+    """
+    xp = backend.xp()
+    fused = backend.kernel(_lif_kernel)
+    if (fused is not None and v.flags.c_contiguous and current.flags.c_contiguous and count.flags.c_contiguous
+            and gain.flags.c_contiguous and spikes.flags.c_contiguous):
+        fused(v.reshape(-1), current.reshape(-1), count.reshape(-1), gain.reshape(-1), spikes.reshape(-1),
+              *_kernel_scalars(params, v.dtype))
+        return
+    d = xp.empty_like(v) if scratch is None else scratch
+    _lif_numpy(v, current, count, gain, spikes, d, params, xp)
+
+
+def _lif_numpy(v, current, count, gain, spikes, d, params, xp):
+    """The NumPy body of :func:`lif_layer_step` (``d``: scratch of ``v``'s shape)."""
+    if params.alpha != 1.0:
+        v *= params.alpha
+    v += current  # v_pre
+    spikes[...] = v >= params.theta  # s = H(v_pre - theta)
+    count += spikes
+    xp.subtract(v, params.theta, out=d)
+    xp.abs(d, out=d)  # |v_pre - theta|, then phi'(v_pre) as surrogate_gain computes it
+    if params.surrogate == "triangle":
+        d /= params.width
+        xp.subtract(1.0, d, out=d)
+        xp.maximum(0.0, d, out=d)
+    elif params.surrogate == "box":
+        d[...] = d < params.width
+    else:
+        d *= 1.0 / params.width
+        d += 1.0
+        d *= d
+        xp.reciprocal(d, out=d)
+    gain += d
+    xp.multiply(spikes, params.theta, out=d)
+    v -= d  # v_pre - theta * s: the soft reset
+
+
+@functools.lru_cache(maxsize=64)
+def _kernel_scalars(params: LIFParameters, dtype):
+    """The kernel's scalar arguments, in the arrays' dtype (computed once per parameter set)."""
+    dt = dtype.type
+    return dt(params.alpha), dt(params.theta), dt(params.width), dt(1.0 / params.width), SURROGATE_CODES[params.surrogate]
+
+
+def _lif_kernel(v, current, count, gain, spikes, alpha, theta, width, inv_width, surrogate):
+    """Numba kernel of :func:`lif_layer_step` on flat arrays (scalars in the arrays' dtype)."""
+    one, zero = theta / theta, theta - theta
+    for i in range(v.size):
+        x = alpha * v[i] + current[i]  # alpha = 1: 1 * v is v, so this is v + current exactly
+        a = abs(x - theta)
+        if surrogate == 0:  # triangle: max(0, 1 - a / width), NaN kept as np.maximum keeps it
+            a = one - a / width
+            if a < zero:
+                a = zero
+        elif surrogate == 1:  # box
+            a = one if a < width else zero
+        else:  # fast_sigmoid
+            a = a * inv_width + one
+            a = one / (a * a)
+        gain[i] += a
+        s = one if x >= theta else zero
+        spikes[i] = s
+        count[i] += s
+        v[i] = x - theta * s
 
 
 def simulate(currents, params: LIFParameters = LIFParameters()):

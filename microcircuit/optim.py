@@ -84,7 +84,13 @@ class Adam:
         # m_hat / (sqrt(v_hat) + eps) = sqrt(c2) / c1 * m / (sqrt(v) + eps * sqrt(c2))
         step = lr * math.sqrt(c2) / c1
         eps = self.eps * math.sqrt(c2)
+        fused = backend.kernel(_adam_kernel)
         for p, u, m, v, tmp in zip(params, updates, self.m, self.v, self._scratch):
+            if fused is not None and all(a.flags.c_contiguous and a.dtype == p.dtype for a in (p, u, m, v)):
+                dt = p.dtype.type
+                fused(p.reshape(-1), u.reshape(-1), m.reshape(-1), v.reshape(-1), dt(self.beta1), dt(1 - self.beta1),
+                      dt(self.beta2), dt(1 - self.beta2), dt(eps), dt(step), dt(lr * self.weight_decay))
+                continue
             # in place, into one scratch buffer per parameter: no allocation in the hot loop
             m *= self.beta1
             xp.multiply(u, 1 - self.beta1, out=tmp)
@@ -112,6 +118,21 @@ class Adam:
         n = len([k for k in arrays if k.startswith("m_")])
         self.m = [backend.asarray(arrays[f"m_{i}"]) for i in range(n)] or None
         self.v = [backend.asarray(arrays[f"v_{i}"]) for i in range(n)] or None
+
+
+def _adam_kernel(p, u, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, step, decay):
+    """Numba kernel of :meth:`Adam.step` for one parameter (flat arrays, scalars in their dtype):
+    one pass instead of twelve, each element computed as the NumPy code above computes it."""
+    for i in range(p.size):
+        ui = u[i]
+        mi = m[i] * beta1 - ui * one_minus_beta1
+        vi = v[i] * beta2 + (ui * ui) * one_minus_beta2
+        m[i] = mi
+        v[i] = vi
+        pi = p[i] - mi / (math.sqrt(vi) + eps) * step
+        if decay != 0:
+            pi = pi - decay * pi
+        p[i] = pi
 
 
 def make_optimizer(name: str, momentum: float = 0.9, weight_decay: float = 0.0):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata as md
-import json
 import os
 import re
 import shutil

@@ -55,3 +55,31 @@ def test_run_passes_the_preset_to_each_process_and_writes_json(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["results"] == results and results[0]["network"] == "cifar10-conv-cpu"
     assert doc["provenance"]["backend"] == "numpy" and results[0]["T"] == 1
+
+
+def test_gemm_bound_counts_the_products_a_step_cannot_avoid():
+    from microcircuit import Network
+
+    net = Network([784, 800, 10], T=8, batch_size=64)
+    # forward (the first layer once: constant input), Hebbian, and feedback above the first layer
+    assert bench.products(net) == [(1, (800, 784, 64)), (1, (800, 64, 784)),
+                                   (8, (10, 800, 64)), (1, (10, 64, 800)), (1, (800, 10, 64))]
+    bern = Network([20, 8, 4], T=3, batch_size=5, encoding="bernoulli")
+    assert [t for t, _ in bench.products(bern)] == [3, 1, 3, 1, 1]
+    r = bench.measure("microcircuit", T=2, batch_size=16, batches=3, layers=(64, 48, 10), warmup=1, repeats=1)
+    assert 0 < r["gemm_bound"] < 2 and r["cpu_samples_per_s"] > 0
+
+
+def test_ratio_to_bptt_is_per_cpu_second_at_the_same_T():
+    rows = [{"rule": "bptt-snntorch", "T": 8, "cpu_samples_per_s": 1000.0},
+            {"rule": "microcircuit", "T": 8, "cpu_samples_per_s": 5200.0},
+            {"rule": "microcircuit", "T": 16, "cpu_samples_per_s": 4000.0}]
+    bench.add_ratios(rows)
+    assert rows[1]["x_bptt"] == 5.2 and "x_bptt" not in rows[2] and "x_bptt" not in rows[0]
+
+
+@pytest.mark.skipif(not bench.has_bptt(), reason="torch and snntorch not installed (optional)")
+def test_bptt_baseline_trains_the_presets_network():
+    r = bench.measure_bptt(T=2, batch_size=4, batches=1, warmup=1, preset="cifar10-conv-cpu")
+    assert r["rule"] == "bptt-snntorch" and r["T"] == 2 and r["cpu_samples_per_s"] > 0
+    assert r["layers"][1] == {"type": "Conv", "channels": 32, "kernel": 3, "stride": 1, "padding": 1}

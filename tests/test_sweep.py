@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microcircuit import Network, data, presets, sweep, training
+from microcircuit import Network, sweep, training
 from microcircuit.rules import RUN_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
