@@ -175,7 +175,7 @@ _TEXT_JS = """() => {
     if (m) unlinked.push(node.textContent.trim().slice(0, 80));
   }
   return {title: h1 ? h1.textContent.replace(/[#¶]/g, '').trim() : '', unlinked,
-          placeholders: (text.match(/\\b(TODO|TBD|FIXME|lorem ipsum|placeholder|BOOK_TIMES_TABLE)\\b/gi) || [])};
+          placeholders: (text.match(/\\b(TODO|TBD|FIXME|lorem ipsum|placeholder|BOOK_TIMES_TABLE)\\b|<[a-z ]*url>/gi) || [])};
 }"""
 
 _TABLES_JS = """() => {

@@ -206,3 +206,12 @@ def test_update_scatter_widget_shows_both_controls():
     assert samples["scfa"][0]["agree"] > samples["fa"][0]["agree"]
     w = widgets.update_scatter_widget(samples)
     assert w.static.n_frames == 4 and [len(v) for _, v in w.static.controls] == [2, 2]
+
+
+def test_no_placeholder_is_left_in_the_chapters():
+    """A reader never meets ``<repository url>`` or a TODO: the setup cell knows the URL."""
+    import re
+
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        assert not re.search(r"<[a-z ]*url>|\bTODO\b|\bFIXME\b", text, flags=re.I), path.name

@@ -160,8 +160,13 @@ def alignment_curves(results=None, dataset: str = "mnist", preset: str | None = 
     runs = [r for r in res.select(dataset, preset, rules) if any(e.get("alignment_deg") for e in r["epochs"])]
     n_layers = max((len(e["alignment_deg"]) for r in runs for e in r["epochs"] if e.get("alignment_deg")), default=1)
     shown = list(range(n_layers if include_output else max(n_layers - 1, 1)))
-    fig, axes = figure(1, len(shown), figsize=(3.4 * len(shown) + 0.6, 3.2), squeeze=False, sharey=True)
-    for ax, k in zip(axes[0], shown):
+    cols = len(shown) if len(shown) <= 3 else 2  # four or more panels: rows of two, readable at page width
+    rows = -(-len(shown) // cols)
+    fig, axes = figure(rows, cols, figsize=(3.4 * cols + 0.6, 3.0 * rows + 0.2), squeeze=False, sharey=True)
+    axes = [ax for row in axes for ax in row]
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    for ax, k in zip(axes, shown):
         for rule, group in _by_rule(runs).items():
             angle = (lambda e, k=k: e["alignment_deg"][k] if e.get("alignment_deg") and len(e["alignment_deg"]) > k
                      else None)
@@ -175,9 +180,10 @@ def alignment_curves(results=None, dataset: str = "mnist", preset: str | None = 
         ax.set_xlabel("epoch")
         ax.set_title(f"layer {k + 1}" + (" (output)" if k == n_layers - 1 else ""))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("angle to BP update (degrees)")
+    for ax in axes[::cols]:
+        ax.set_ylabel("angle to BP update (degrees)")
     if runs:
-        axes[0][-1].legend(frameon=False, fontsize="small", title=f"mean; band: {BAND}", title_fontsize="small")
+        axes[len(shown) - 1].legend(frameon=False, fontsize="small", title=f"mean; band: {BAND}", title_fontsize="small")
     fig.suptitle(f"Alignment with backpropagation, {LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
     return fig
 
