@@ -182,7 +182,11 @@ def alignment_curves(results=None, dataset: str = "mnist", preset: str | None = 
         ax.grid(alpha=0.3)
     for ax in axes[::cols]:
         ax.set_ylabel("angle to BP update (degrees)")
-    if runs:
+    if runs and rows > 1:  # a grid: the legend below the panels, where it hides no curve
+        handles, labels = axes[len(shown) - 1].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), frameon=False,
+                   fontsize="small", title=f"mean; band: {BAND}", title_fontsize="small")
+    elif runs:
         axes[len(shown) - 1].legend(frameon=False, fontsize="small", title=f"mean; band: {BAND}", title_fontsize="small")
     fig.suptitle(f"Alignment with backpropagation, {LABELS.get(dataset, dataset)} ({preset})", fontsize="medium")
     return fig
