@@ -3,6 +3,7 @@ where the package is, installed or in a checkout (bundled samples and results, r
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -11,21 +12,43 @@ from pathlib import Path
 def write_atomic(path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
-    A crash or an interrupt leaves either the old file or the new one, never a mixture.
+    A crash or an interrupt leaves either the old file or the new one, never a mixture (a
+    process killed mid-write leaves a temporary ``.NAME.XXXX.tmp``; :func:`remove_temp_files`
+    clears them). A failure (disk full, no permission) is an ``OSError`` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename != str(path):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
+
+
+def remove_temp_files(path) -> list[Path]:
+    """Remove what killed :func:`write_atomic` calls left of ``path`` (``.NAME.XXXX.tmp``
+    beside it); returns the files removed. Call it only where no other process writes
+    ``path`` (for a run: while holding its lock, :func:`microcircuit.locks.lock_run`)."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 # --------------------------------------------------------------------- where things are

@@ -1,0 +1,64 @@
+"""A run killed again and again (issue 15): SIGKILLs at random moments, one between the
+checkpoint and the log, one in the middle of a checkpoint write, each followed by
+``--resume``. The log ends with every epoch once, records equal to an uninterrupted run's,
+no temporary file is left, and the final weights equal the uninterrupted run's bit for bit.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import numpy as np
+from reliability_helpers import cli, epochs_of, kill_after_replace, kill_before_replace, read_log, temp_files, weights
+
+EPOCHS = 6
+ARGS = ["train", "--dataset", "mnist", "--sample", "--limit", "600", "--layers", "784,24,10", "--T", "3",
+        "--quiet", "--train-eval", "200", "--epochs", str(EPOCHS)]
+RECORD_KEYS = ("epoch", "train_loss", "train_accuracy", "train_eval_loss", "test_accuracy", "test_loss", "alignment_deg")
+
+
+def _same_records(a: dict, b: dict):
+    assert [{k: r.get(k) for k in RECORD_KEYS} for r in a["epochs"]] == \
+        [{k: r.get(k) for k in RECORD_KEYS} for r in b["epochs"]]
+
+
+def test_killed_at_random_moments_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    straight = tmp_path / "straight"
+    proc = cli(*ARGS, "--out", straight)
+    assert proc.returncode == 0, proc.stderr
+
+    out = tmp_path / "killed"
+    # 1. killed between the checkpoint of epoch 2 and its log record
+    proc = cli(*ARGS, "--out", out, prelude=kill_after_replace("checkpoint.npz", 2))
+    assert proc.returncode == -signal.SIGKILL
+    # 2. resumed, and killed in the middle of the next checkpoint write (its temp file stays)
+    proc = cli(*ARGS, "--out", out, "--resume", prelude=kill_before_replace("checkpoint.npz", 1))
+    assert proc.returncode == -signal.SIGKILL
+    # 3. resumed and killed at random moments until one resume gets through
+    rng = random.Random(15)
+    kills = 2
+    for attempt in range(12):
+        running = cli(*ARGS, "--out", out, "--resume", popen=True)
+        time.sleep(rng.uniform(0.2, 2.5))
+        if running.poll() is None:
+            running.send_signal(signal.SIGKILL)
+            kills += 1
+        _, err = running.communicate()
+        assert running.returncode in (0, -signal.SIGKILL), err
+        if running.returncode == 0:
+            break
+    else:
+        proc = cli(*ARGS, "--out", out, "--resume")
+        assert proc.returncode == 0, proc.stderr
+    assert kills >= 3
+
+    log, reference = read_log(out), read_log(straight)
+    assert epochs_of(out) == list(range(1, EPOCHS + 1)) and log["status"] == "done"
+    _same_records(log, reference)
+    segments = log["segments"]
+    assert segments[0]["from_epoch"] == 0 and segments[-1]["to_epoch"] == EPOCHS
+    assert temp_files(out) == []
+    for a, b in zip(weights(out / "checkpoint.npz"), weights(straight / "checkpoint.npz")):
+        np.testing.assert_array_equal(a, b)
