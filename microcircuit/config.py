@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,18 +41,26 @@ def _setting(default, text):
 def decode_layers(layers) -> tuple:
     """Layers as ``Network`` takes them, from any form (JSON included): the input size (int)
     or shape (tuple), then ints (dense layers) and ``Dense``/``Conv``/``Pool`` specs."""
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise ValueError(f"layers must be a list such as [784, 800, 10], got {layers!r}")
     out = []
     for i, s in enumerate(layers):
         if isinstance(s, dict):
             s = spec_from_dict(s)
-        elif isinstance(s, (list, tuple)):
+        elif isinstance(s, (list, tuple)) and s and all(_count(v) for v in s):
             s = tuple(int(v) for v in s)
-        elif isinstance(s, (numbers.Integral, np.integer)) and not isinstance(s, bool):
+        elif _count(s):
             s = int(s)
         elif not isinstance(s, tuple(SPECS.values())) or i == 0:
-            raise ValueError(f"layers[{i}] = {s!r}: use an int, a shape (input only), or Dense/Conv/Pool")
+            raise ValueError(f"layers[{i}] = {s!r}: use an int > 0 (a number of cells), a shape of ints > 0 "
+                             f"(input only), or Dense/Conv/Pool")
         out.append(s)
     return tuple(out)
+
+
+def _count(v) -> bool:
+    """A positive int (not a bool)."""
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0
 
 
 def encode_layers(layers) -> list:
@@ -178,6 +187,11 @@ def check_inputs(x, in_shape):
             f"input has shape {tuple(x.shape)} but the network expects (n_samples, {n_in}) "
             f"or (n_samples, *{in_shape}); check `layers[0]` or reshape the data"
         )
+    if x.shape[0] == 0:
+        raise ValueError(f"x has no samples (shape {tuple(x.shape)}): pass at least one")
+    if np.issubdtype(np.dtype(x.dtype), np.integer) and float(x.max()) > 1:
+        warnings.warn(f"x holds integers up to {int(x.max())} (uint8 images?) but the network expects values in "
+                      f"[0, 1]: scale them (x / 255) or load them with microcircuit.data", UserWarning, stacklevel=4)
     x = backend.asarray(x, dtype=backend.dtype()).reshape(x.shape[0], *in_shape)
     if not bool(backend.xp().isfinite(x).all()):
         raise ValueError("input contains NaN or inf; clean the data (e.g. np.nan_to_num) before training")
@@ -189,6 +203,9 @@ def check_labels(y, n: int, n_classes: int):
     y = np.asarray(backend.to_numpy(y))
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"labels must be a 1-d array of {n} class indices, got shape {y.shape}")
+    if y.dtype.kind not in "iuf":
+        raise ValueError(f"labels must be integer class indices, got {y.dtype.name} values"
+                         + (f" such as {y.flat[0]!r}" if y.size else ""))
     if not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.mod(y, 1) == 0):
             raise ValueError("labels must be integer class indices")

@@ -176,6 +176,9 @@ class Network:
     def fit(self, x, y, epochs: int | None = None):
         """Train ``epochs`` more epochs (default: to the end of the schedule, ``config.epochs``).
         Returns ``self``."""
+        if epochs is not None and not (isinstance(epochs, numbers.Integral) and not isinstance(epochs, bool)
+                                       and epochs > 0):
+            raise ValueError(f"epochs must be a positive int (or None: to the end of the schedule), got {epochs!r}")
         for _ in range(self.config.epochs - self.epoch_ if epochs is None else epochs):
             self.partial_fit(x, y)
         return self
