@@ -51,6 +51,22 @@ def remove_temp_files(path) -> list[Path]:
     return removed
 
 
+def check_writable(folder) -> Path:
+    """Create ``folder`` if needed and check that files can be written in it (an ``OSError``
+    naming it otherwise): before hours of work, not after."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(20, f"{folder} is a file, not a folder", str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write in {folder} ({exc.strerror or exc})", str(folder)) from exc
+    return folder
+
+
 # --------------------------------------------------------------------- where things are
 ENV_RESULTS = "MICROCIRCUIT_RESULTS"
 ENV_RUNS = "MICROCIRCUIT_RUNS"

@@ -1,4 +1,5 @@
-"""How close two rules' updates are: the angle between them and their relative difference.
+"""How close two rules' updates are: the angle between them and their relative difference;
+and whether a network has saturated.
 
 The yardsticks of the book's alignment plots and equivalence checks.
 """
@@ -43,3 +44,23 @@ def relative_difference(updates_a, updates_b) -> float:
             a, b = backend.to_numpy(pa).astype(np.float64), backend.to_numpy(pb).astype(np.float64)
             worst = max(worst, float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-300)))
     return worst
+
+
+def saturation(net, x) -> str | None:
+    """Why ``net`` is saturated on inputs ``x``, or None.
+
+    Saturated: with ``T >= 2``, a layer in which every cell, on every sample, fires at every
+    time step or never (rate 1 or 0), and some fire. Its rates then carry no graded signal,
+    so the network's output hardly depends on its input: what a far too high learning rate
+    does long before the weights overflow (lr = 1e3 on MNIST: every sample predicted as one
+    class). A silent network (no cell firing) is not saturated.
+    """
+    if net.T < 2 or len(x) == 0:
+        return None
+    xp = backend.xp()
+    net.forward(net._check_x(x), net._eval_gen())
+    for i, layer in enumerate(net.layers):
+        if layer.plastic and bool(xp.all((layer.r == 0) | (layer.r == 1))) and bool(xp.any(layer.r == 1)):
+            return (f"layer {i} saturated: each of its cells fires at every time step or never, on all "
+                    f"{len(x)} samples checked")
+    return None

@@ -29,9 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from . import backend, data
+from .checkpoint import read_log as checkpoint_log, save as save_checkpoint
 from ._version import __version__
-from .config import is_dense
-from .files import results_dir, runs_dir, write_atomic
+from .config import NetworkConfig, encode_layers, is_dense
+from .files import check_writable, remove_temp_files, results_dir, runs_dir, write_atomic
+from .locks import lock_run
+from .metrics import saturation
 from .network import DivergenceError, Network
 from .presets import preset, run_settings
 
@@ -96,6 +99,79 @@ def _progress(iterable, quiet: bool, **kwargs):
 
 
 # ----------------------------------------------------------------------- runs
+RESUME_OVERRIDES = ("lr", "epochs")
+"""Settings a resume may change (recorded in its segment of the log); any other setting that
+differs from the run's is refused."""
+
+
+class ResumeMismatchError(ValueError):
+    """``resume`` was asked with settings that contradict the run it would continue."""
+
+
+def _plain(key, value):
+    """A setting as it is stored in a log or checkpoint (JSON), for comparison."""
+    if key == "layers":
+        try:
+            value = encode_layers(NetworkConfig(layers=value).layers)
+        except (ValueError, TypeError):
+            pass  # compared as given: it differs from any stored one
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def _count(n: int, what: str = "epoch") -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _read_log(path: Path):
+    """``(log, problem)``: the parsed log (None if absent or unreadable) and why it is unreadable."""
+    try:
+        return json.loads(path.read_text()), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def run_log(out, checkpoint=None) -> dict:
+    """The log of the run in folder ``out``: its ``log.json``, or the copy inside its checkpoint
+    (default ``out/checkpoint.npz``) when that is missing or unreadable; ``{}`` if neither."""
+    log, _problem = _read_log(Path(out) / "log.json")
+    if not (log and log.get("config")):
+        log = checkpoint_log(Path(checkpoint or Path(out) / "checkpoint.npz"))
+    return log or {}
+
+
+def _check_run_args(train, test, epochs, train_eval_samples):
+    if not (isinstance(epochs, (int, np.integer)) and not isinstance(epochs, bool) and epochs > 0):
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not (isinstance(train_eval_samples, (int, np.integer)) and train_eval_samples >= 0):
+        raise ValueError(f"train_eval_samples must be an int >= 0 (0: no training-set evaluation), got {train_eval_samples!r}")
+    for name, split in (("train", train), ("test", test)):
+        if split is None and name == "test":
+            continue
+        n = len(split[0])
+        if n == 0:
+            raise ValueError(f"{name} has no samples: pass at least one")
+        if len(split[1]) != n:
+            raise ValueError(f"{name} has {n} inputs but {len(split[1])} labels")
+
+
+def _mismatches(net_config: dict, given: dict, run_data: dict, data_given: dict) -> list[str]:
+    """The settings in which a resume contradicts the run: ``key (run's -> given)``."""
+    net_config = net_config.to_dict() if isinstance(net_config, NetworkConfig) else net_config
+    out = []
+    for key, value in given.items():
+        if key in RESUME_OVERRIDES or key not in net_config:
+            continue
+        if _plain(key, value) != _plain(key, net_config[key]):
+            out.append(f"{key} ({_plain(key, net_config[key])!r} -> {_plain(key, value)!r})")
+    for key, value in data_given.items():
+        old = run_data.get(key)
+        if value is not None and old is not None and _plain(key, value) != _plain(key, old):
+            out.append(f"{key} ({old!r} -> {value!r})")
+    return out
+
+
 def run(
     train,
     test,
@@ -115,37 +191,102 @@ def run(
     """Train a network on ``train = (x, y)``, evaluate on ``test`` after each epoch.
 
     ``out`` is the run folder. With ``resume=True`` an existing checkpoint there is
-    continued (its settings win; ``epochs`` may extend the run); without it an existing
-    checkpoint is an error, so that no run is overwritten by accident.
+    continued; without it an existing checkpoint is an error, and so is a log that holds
+    epochs, so that no run is overwritten by accident. A resume refuses settings that
+    contradict the run (:class:`ResumeMismatchError` naming them: the network's settings,
+    ``dataset``, ``data_checksum`` and ``data_subset``), except ``lr`` and ``epochs``
+    (:data:`RESUME_OVERRIDES`), which it records in its segment of the log.
     ``data_checksum`` names the dataset split; ``data_subset`` says how the arrays were cut
     from it (e.g. ``{"validation": 10000, "limit": None}``), and the sample counts are
     recorded too. Returns the log.
+
+    One process at a time: the folder is locked while the run trains
+    (:func:`microcircuit.locks.lock_run`), and temporary files of writes killed earlier are
+    removed. The checkpoint holds the log too, so a kill between writing the two loses
+    nothing; an unreadable ``log.json`` is kept aside (``log.json.corrupt-...``) with a
+    warning and rebuilt from the checkpoint.
 
     After each epoch the network is evaluated on the test set (``test_accuracy``,
     ``test_loss``) and, as it is evaluated there (no augmentation), on the first
     ``train_eval_samples`` training images (``train_accuracy``, ``train_eval_loss``; 0 turns
     this off): the gap between the two says whether a network overfits or underfits.
-    ``train_loss`` is the mean loss over the epoch's mini-batches, as trained.
+    ``train_loss`` is the mean loss over the epoch's mini-batches, as trained. A non-finite
+    loss or a saturated network (:func:`saturation`) stops the run with
+    :class:`~microcircuit.network.DivergenceError` before that epoch is saved.
 
     The log's ``provenance`` is that of the call that started the run; every call that
     trains epochs (the first and each resume) appends a record to ``segments``
-    (``from_epoch``, ``to_epoch`` and its own provenance), so a resumed run says which code
-    produced which epochs. A resume with nothing left to train changes nothing.
+    (``from_epoch``, ``to_epoch``, its own provenance and any ``overrides``), so a resumed
+    run says which code produced which epochs. ``status`` is ``running``, ``done``,
+    ``interrupted``, ``diverged: ...`` or ``failed: ...``. A resume with nothing left to
+    train changes nothing.
     """
-    if not (isinstance(train_eval_samples, (int, np.integer)) and train_eval_samples >= 0):
-        raise ValueError(f"train_eval_samples must be an int >= 0 (0: no training-set evaluation), got {train_eval_samples!r}")
+    _check_run_args(train, test, epochs, train_eval_samples)
     out = Path(out)
-    ckpt, log_path = Path(checkpoint or out / "checkpoint.npz"), out / "log.json"
+    ckpt = Path(checkpoint or out / "checkpoint.npz")
+    with lock_run(out):
+        check_writable(ckpt.parent)
+        for path in (ckpt, out / "log.json", out / "log.csv"):
+            remove_temp_files(path)
+        return _run_locked(train, test, out, ckpt, epochs=epochs, resume=resume, quiet=quiet, dataset=dataset,
+                           data_checksum=data_checksum, data_subset=data_subset,
+                           alignment_samples=alignment_samples, train_eval_samples=train_eval_samples,
+                           network_kwargs=network_kwargs)
+
+
+def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_checksum, data_subset,
+                alignment_samples, train_eval_samples, network_kwargs) -> dict:
+    import warnings
+
+    log_path = out / "log.json"
+    log, problem = _read_log(log_path)
     if ckpt.exists() and not resume:
         raise FileExistsError(f"{ckpt} exists: pass resume=True (--resume) to continue it, or choose another output folder")
+    if not ckpt.exists() and log and log.get("epochs"):
+        raise FileExistsError(
+            f"{log_path} holds {_count(len(log['epochs']))} but its checkpoint {ckpt} is missing, so the run cannot "
+            f"continue and its log is not overwritten: move that folder away to start it again, or choose another "
+            f"output folder")
+    overrides = {}
+    restored = problem is not None
     if ckpt.exists():
-        net = Network.load(ckpt, epochs=epochs, progress=not quiet)
-        log = json.loads(log_path.read_text()) if log_path.exists() else {"epochs": []}
+        saved = Network.load(ckpt)
+        stored = checkpoint_log(ckpt)
+        if log is None or (stored and len([r for r in log.get("epochs", []) if r["epoch"] <= saved.epoch_])
+                           < len([r for r in stored.get("epochs", []) if r["epoch"] <= saved.epoch_])):
+            log, restored = (stored or {"epochs": []}), restored or stored is not None
+        run_prov = log.get("provenance", {})
+        run_data = {"dataset": run_prov.get("dataset"), "data_checksum": run_prov.get("data_checksum"),
+                    **(run_prov.get("data_subset") or {})}
+        run_data["train_samples"] = run_prov.get("train_samples")
+        wrong = _mismatches(saved.config, network_kwargs, run_data,
+                            {"dataset": dataset, "data_checksum": data_checksum, **(data_subset or {}),
+                             "train_samples": int(len(train[0]))})
+        if wrong:
+            raise ResumeMismatchError(
+                f"{out}: resume (--resume) would continue a run made with other settings: {', '.join(wrong)}. "
+                f"Drop those settings (the run keeps its own), or start a new run in another output folder; "
+                f"a resume may change only {' and '.join(RESUME_OVERRIDES)}")
+        for key, value in (("lr", network_kwargs.get("lr")), ("epochs", epochs)):
+            if value is not None and _plain(key, value) != _plain(key, getattr(saved.config, key)):
+                overrides[key] = {"from": getattr(saved.config, key), "to": value}
+        net = Network.load(ckpt, progress=not quiet, **{k: v["to"] for k, v in overrides.items()})
+    if problem is not None:  # keep the unreadable log aside, never delete a record
+        aside = log_path.with_name(f"log.json.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(log_path, aside)
+        warnings.warn(f"{log_path} was unreadable ({problem}); kept as {aside.name}"
+                      + ("; its records are rebuilt from the checkpoint" if ckpt.exists() else ""), stacklevel=3)
+    if ckpt.exists():
         log["epochs"] = [r for r in log.get("epochs", []) if r["epoch"] <= net.epoch_]
+        for seg in log.get("segments", []):
+            if seg.get("to_epoch") is not None and seg["to_epoch"] > net.epoch_:
+                seg["to_epoch"] = net.epoch_
     else:
         net = Network(epochs=epochs, progress=not quiet, **network_kwargs)
         log = {"epochs": []}
     if net.epoch_ >= epochs:
+        if restored:
+            write_log(out, log)
         return log
     prov = provenance(net.config.seed, dataset, data_checksum)
     prov["data_subset"] = data_subset
@@ -154,8 +295,34 @@ def run(
     prov["train_eval_samples"] = min(int(train_eval_samples), prov["train_samples"])
     log["config"] = net.config.to_dict()
     log.setdefault("provenance", prov)
-    log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov})
+    log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov,
+                                           **({"overrides": overrides} if overrides else {})})
     log["status"] = "running"
+    write_log(out, log)
+    try:
+        _epochs(net, train, test, out, ckpt, log, epochs, quiet, alignment_samples, train_eval_samples)
+    except DivergenceError as exc:
+        log["status"] = f"diverged: {exc}"
+        write_log(out, log)
+        raise
+    except KeyboardInterrupt:
+        log["status"] = "interrupted"
+        write_log(out, log)
+        raise
+    except BaseException as exc:
+        log["status"] = f"failed: {type(exc).__name__}: {exc}"
+        try:
+            write_log(out, log)
+        except OSError:
+            pass  # the disk may be what failed: the last log written stays
+        raise
+    log["status"] = "done"
+    write_log(out, log)
+    return log
+
+
+def _epochs(net, train, test, out, ckpt, log, epochs, quiet, alignment_samples, train_eval_samples):
+    """The epoch loop of :func:`run`: train, evaluate, check, checkpoint (with the log), log."""
     x, y = backend.asarray(train[0]), train[1]  # to the device once, not every epoch
     if test is not None:
         test = (backend.asarray(test[0]), test[1])
@@ -165,13 +332,13 @@ def run(
     bar = _progress(range(net.epoch_, epochs), quiet, desc="epochs", initial=net.epoch_, total=epochs)
     for _ in bar:
         t0 = time.perf_counter()
-        try:
-            loss = net.partial_fit(x, y)
-        except DivergenceError as exc:
-            log["status"] = f"diverged: {exc}"
-            write_log(out, log)
-            raise
+        loss = net.partial_fit(x, y)
         seconds = time.perf_counter() - t0
+        why = saturation(net, x_align)
+        if why:
+            raise DivergenceError(
+                f"training diverged in epoch {net.epoch_}: {why}. Lower the learning rate (lr={net.config.lr}) "
+                f"and restart from the last good checkpoint")
         record = {"epoch": net.epoch_, "train_loss": round(loss, 6), "seconds": round(seconds, 3)}
         if train_eval_samples > 0:
             ev = net.evaluate(x_fit, y_fit)
@@ -181,16 +348,15 @@ def run(
             record.update(test_accuracy=ev["accuracy"], test_loss=round(ev["loss"], 6))
         record["alignment_deg"] = [round(a, 3) for a in net.alignment(x_align, y_align)]
         wall += seconds
-        log["epochs"].append(record)
-        log["segments"][-1]["to_epoch"] = net.epoch_
-        log["wall_seconds"] = round(wall, 3)
-        net.save(ckpt)
+        # the checkpoint (holding the new record) first: the log never claims an epoch that a
+        # failed or interrupted checkpoint write did not keep
+        after = dict(log, epochs=log["epochs"] + [record], wall_seconds=round(wall, 3),
+                     segments=log["segments"][:-1] + [dict(log["segments"][-1], to_epoch=net.epoch_)])
+        save_checkpoint(net, ckpt, log=after)
+        log.update(after)
         write_log(out, log)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{loss:.4f}", acc=record.get("test_accuracy"))
-    log["status"] = "done"
-    write_log(out, log)
-    return log
 
 
 def run_paths(name: str, rule: str, seed: int = 0, *, results=None, runs=None) -> tuple[Path, Path]:
@@ -227,19 +393,13 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     """
     dataset, preset_epochs, settings = run_settings(name, rule, seed=seed)
     epochs = preset_epochs if epochs is None else epochs
-    out, checkpoint = run_paths(name, rule, seed, results=results, runs=runs)
+    out, ckpt = run_paths(name, rule, seed, results=results, runs=runs)
     if finished(out, epochs):
         return json.loads((out / "log.json").read_text())
-    if not checkpoint.exists() and (out / "log.json").exists():
-        log = json.loads((out / "log.json").read_text())
-        if log.get("epochs"):
-            raise FileExistsError(
-                f"{out / 'log.json'} holds {len(log['epochs'])} epochs but its checkpoint {checkpoint} is "
-                f"missing, so the run cannot continue: move that folder away to start it again")
     flatten = is_dense(settings["layers"])
     train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
     test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
     checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")
-    return run(train, test, out, epochs=epochs, resume=resume and checkpoint.exists(), quiet=quiet,
+    return run(train, test, out, epochs=epochs, resume=resume and ckpt.exists(), quiet=quiet,
                dataset=dataset, data_checksum=checksum,
-               data_subset={"source": source, "validation": None, "limit": None}, checkpoint=checkpoint, **settings)
+               data_subset={"source": source, "validation": None, "limit": None}, checkpoint=ckpt, **settings)
