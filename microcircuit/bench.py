@@ -298,6 +298,9 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
     from .training import provenance
 
     network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
+    for rule in rules:
+        if rule != "bptt-snntorch":
+            rule_settings(rule)  # an unknown name fails here, before any process starts
     env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name)
     if bptt is None:
         bptt = backend.name() == "numpy" and has_bptt()

@@ -10,28 +10,60 @@
     python -m microcircuit data fetch mnist           # download into the cache
     python -m microcircuit report --out data/results/REPORT.md   # tables of the full runs
 
-A mistake (an unknown name, a bad value) ends with one line naming it, never a traceback.
-"""
+A user's mistake ends in one line, ``microcircuit COMMAND: error: ...``, and exit 1 (2 for a
+bad option); Ctrl-C in one line and exit 130; ``MICROCIRCUIT_DEBUG=1`` shows the traceback.
+A bug (any other exception) shows its traceback."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
 import sys
+import warnings
+from pathlib import Path
 
-from .config import CHOICES, NetworkConfig
+from .config import CHOICES, NetworkConfig, is_dense
 from .data import DATASETS
+from .network import DivergenceError
 from .rules import RULES, RUN_RULES
+
+
+class UsageError(Exception):
+    """A bad option value or combination: one line and exit 2, as argparse's own errors."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors in one line (``microcircuit train: error: ...``, exit 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _int_from(low: int):
+    """An argparse type: an int >= ``low``."""
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("-").isdigit() else None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be {'a positive int' if low == 1 else 'an int >= 0'}, got {text!r}")
+        return value
+    return parse
+
+
+_positive_int, _count = _int_from(1), _int_from(0)
 
 
 def _layers(text: str):
     """'784,800,10' -> [784, 800, 10]."""
     try:
-        return [int(v) for v in text.split(",")]
+        sizes = [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--layers wants comma-separated ints such as 784,800,10, got {text!r}")
+        sizes = None
+    if not sizes or len(sizes) < 2 or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"wants comma-separated positive ints such as 784,800,10, got {text!r}")
+    return sizes
 
 
 def _flag(text: str) -> bool:
@@ -47,6 +79,8 @@ def _flag(text: str) -> bool:
 def _option_type(f: dataclasses.Field):
     if f.name == "layers":
         return _layers
+    if f.name == "epochs":
+        return _positive_int
     default = f.default
     return _flag if isinstance(default, bool) else (type(default) if isinstance(default, (int, float)) else str)
 
@@ -63,10 +97,13 @@ def _add_network_options(parser):
 def _setup_backend(args):
     from . import backend
 
-    if args.backend:
-        backend.set_backend(args.backend)
-    if args.dtype:
-        backend.set_dtype(args.dtype)
+    try:
+        if args.backend:
+            backend.set_backend(args.backend)
+        if args.dtype:
+            backend.set_dtype(args.dtype)
+    except (ImportError, RuntimeError) as exc:  # no CuPy, or no GPU
+        raise OSError(str(exc)) from exc
 
 
 def _quiet(args):
@@ -75,41 +112,77 @@ def _quiet(args):
 
 
 # ------------------------------------------------------------------------ train
+def _load(data, dataset, flatten, validation, source, seed):
+    """``(train, test)`` of a run: the test set, or the held-out part of the training set."""
+    if validation:
+        cut = dict(validation=validation, source=source, seed=seed)
+        return (data.load_dataset(dataset, "train", flatten=flatten, **cut),
+                data.load_dataset(dataset, "validation", flatten=flatten, **cut))
+    return (data.load_dataset(dataset, "train", flatten=flatten, source=source),
+            data.load_dataset(dataset, "test", flatten=flatten, source=source))
+
+
 def cmd_train(args) -> int:
+    """Train (or, with ``--resume``, continue) one run. On a resume, what is not given is the
+    run's own (dataset, data subset, settings, epochs); what is given must agree with it,
+    except ``--lr`` and ``--epochs``."""
     from . import data, presets, training
+    from .files import check_writable
 
     _setup_backend(args)
     _quiet(args)
+    out = Path(args.out)
+    ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
+    resuming = bool(args.resume and ckpt.exists())
+    previous = training.run_log(out, ckpt) if resuming else {}
+    run_prov, run_config = previous.get("provenance") or {}, previous.get("config") or {}
+    subset = run_prov.get("data_subset") or {}
     try:
         settings = presets.preset(args.preset) if args.preset else {}
-        dataset = args.dataset or settings.pop("dataset", None)
+        dataset = args.dataset or settings.pop("dataset", None) or run_prov.get("dataset")
         settings.pop("dataset", None)
         settings.update({f.name: getattr(args, f.name) for f in dataclasses.fields(NetworkConfig)
                          if getattr(args, f.name) is not None})
         config = NetworkConfig(**settings)  # every setting checked before any data is read
     except ValueError as err:
-        raise SystemExit(f"train: {err}")
+        raise UsageError(str(err)) from None
     if dataset is None:
-        raise SystemExit(f"train: name a --dataset ({', '.join(DATASETS)}) or a --preset")
-    source = "sample" if args.sample else "auto"
-    flatten = "layers" not in settings or config.is_dense()
-    if args.validation:
-        cut = dict(validation=args.validation, source=source, seed=config.seed)
-        train = data.load_dataset(dataset, "train", flatten=flatten, **cut)
-        test = data.load_dataset(dataset, "validation", flatten=flatten, **cut)
+        raise UsageError(f"name a --dataset ({', '.join(DATASETS)}) or a --preset")
+    check_writable(out)  # before any data is read or any epoch trained
+    check_writable(ckpt.parent)
+    epochs = settings.pop("epochs", None) or run_config.get("epochs") or config.epochs
+    sample = args.sample if args.sample is not None else subset.get("source") == "sample"
+    source = "sample" if sample else ("full" if subset.get("source") == "full" else "auto")
+    validation = args.validation if args.validation is not None else (subset.get("validation") or 0)
+    if validation < 0:
+        raise UsageError(f"argument --validation: must be a count or a fraction >= 0, got {validation!r}")
+    limit = args.limit if args.limit is not None else subset.get("limit")
+    train_eval = args.train_eval if args.train_eval is not None else run_prov.get("train_eval_samples", 10_000)
+    seed = config.seed if "seed" in settings else run_config.get("seed", config.seed)
+    if resuming:
+        flatten = is_dense(run_config["layers"]) if run_config.get("layers") else \
+            ("layers" not in settings or config.is_dense())
     else:
-        train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
-        test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
-    if args.limit:
-        train = (train[0][: args.limit], train[1][: args.limit])
-    if "layers" not in settings:  # the default hidden and output layers on this dataset's input
-        config = config.replace(layers=(int(train[0][0].size), *config.layers[1:]))
-    checksum = data.sample_checksum(dataset, "train") if args.sample else data.data_checksum(dataset, "train")
-    network = {k: v for k, v in config.to_dict().items() if k != "epochs"}
+        flatten = "layers" not in settings or config.is_dense()
+    try:
+        train, test = _load(data, dataset, flatten, validation, source, seed)
+    except (ValueError, TypeError) as err:  # e.g. a --validation larger than the training set
+        if isinstance(err, data.DatasetCorruptError):
+            raise
+        raise UsageError(str(err)) from None
+    if limit:
+        train = (train[0][:limit], train[1][:limit])
+    if resuming:  # only what was given: the run keeps its own settings
+        network = settings
+    else:
+        if "layers" not in settings:  # the default hidden and output layers on this dataset's input
+            config = config.replace(layers=(int(train[0][0].size), *config.layers[1:]))
+        network = {k: v for k, v in config.to_dict().items() if k != "epochs"}
+    checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")
     log = training.run(
-        train, test, args.out, epochs=config.epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
-        data_checksum=checksum, checkpoint=args.checkpoint, train_eval_samples=args.train_eval,
-        data_subset={"source": source, "validation": args.validation or None, "limit": args.limit}, **network,
+        train, test, out, epochs=epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
+        data_checksum=checksum, checkpoint=ckpt, train_eval_samples=train_eval,
+        data_subset={"source": source, "validation": validation or None, "limit": limit}, **network,
     )
     last = log["epochs"][-1] if log["epochs"] else {}
     print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "train_accuracy": last.get("train_accuracy"),
@@ -139,7 +212,7 @@ def cmd_runs(args) -> int:
     try:
         task_list = sweep.tasks([args.preset], args.rules, [args.seed])
     except ValueError as err:
-        raise SystemExit(f"runs: {err}")
+        raise UsageError(str(err)) from None
     return _run_tasks("runs", task_list, args, workers=0)
 
 
@@ -150,7 +223,7 @@ def cmd_sweep(args) -> int:
     try:
         task_list = sweep.tasks(args.presets, args.rules, args.seeds)
     except ValueError as err:
-        raise SystemExit(f"sweep: {err}")
+        raise UsageError(str(err)) from None
     print(f"sweep: {len(task_list)} runs ({len(args.presets)} presets x rules x {len(args.seeds)} seeds)")
     return _run_tasks("sweep", task_list, args, workers=args.workers)
 
@@ -158,7 +231,7 @@ def cmd_sweep(args) -> int:
 def _add_run_options(p):
     p.add_argument("--results", help="results folder (default: $MICROCIRCUIT_RESULTS or data/results)")
     p.add_argument("--runs", help="checkpoint folder (default: $MICROCIRCUIT_RUNS or runs/)")
-    p.add_argument("--epochs", type=int, help="override the presets' epochs")
+    p.add_argument("--epochs", type=_positive_int, help="override the presets' epochs")
     p.add_argument("--sample", action="store_true", help="train on the bundled samples (a quick trial)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -168,11 +241,15 @@ def cmd_bench(args) -> int:
     from . import bench
 
     _setup_backend(args)
-    try:
-        results = bench.run(rules=args.rules.split(","), Ts=args.T or [None], batch_size=args.batch_size,
-                            batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
-    except ValueError as err:  # an unknown preset or rule, before any process starts
-        raise SystemExit(f"bench: {err}")
+    rules = [r.strip() for r in args.rules.split(",")]
+    try:  # an unknown preset or rule fails here, before any process starts
+        bench.network_settings(args.preset, batch_size=args.batch_size, layers=args.layers)
+        for rule in (r for r in rules if r != "bptt-snntorch"):  # the external baseline is no rule of ours
+            bench.rule_settings(rule)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    results = bench.run(rules=rules, Ts=args.T or [None], batch_size=args.batch_size,
+                        batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
     print(bench.format_table(results))
     return 0
 
@@ -183,7 +260,9 @@ def cli_info(out=print, verify: bool = True) -> int:
     from . import data
 
     status = 0
-    out(f"{data.ENV_DATA}={os.environ.get(data.ENV_DATA, '(not set)')}")
+    env = os.environ.get(data.ENV_DATA)
+    missing = " (does not exist)" if env and not Path(env).expanduser().is_dir() else ""
+    out(f"{data.ENV_DATA}={env or '(not set)'}{missing}")
     out(f"cache: {data.cache_dir()}")
     out(f"samples: {data.sample_path()}")
     for name in DATASETS:
@@ -197,7 +276,7 @@ def cli_info(out=print, verify: bool = True) -> int:
             checks = ", ".join(f"{s} {'ok' if e['ok'] else 'MISMATCH'}" for s, e in rep["splits"].items())
             official = "byte-identical to official" if all(f["official"] for f in rep["files"].values()) \
                 else "content-verified copy"
-            line = f"found in {rep['where']}: {rep['folder']}; checksums: {checks} ({official})"
+            line = f"found in {rep['where']}: {rep['folder']}; checksums: {checks}" + (f" ({official})" if rep["ok"] else "")
             if not rep["ok"]:
                 status = 1
                 for s, e in rep["splits"].items():
@@ -234,9 +313,12 @@ def cli_fetch(name: str, progress: bool = True, out=print) -> int:
 # ----------------------------------------------------------------------- report
 def cmd_report(args) -> int:
     """Write the markdown report to ``--out`` or stdout."""
-    from .files import write_atomic
+    from .files import ENV_RESULTS, write_atomic
     from .report import load_results, report_markdown
 
+    if args.root is not None and not Path(args.root).is_dir():
+        raise FileNotFoundError(2, f"--root {args.root} is not a folder: name the results folder "
+                                   f"(default: ${ENV_RESULTS} or data/results)", str(args.root))
     res = load_results(args.root)
     text = report_markdown(res)
     if args.out:
@@ -252,7 +334,7 @@ def cmd_report(args) -> int:
 # ------------------------------------------------------------------------ parser
 def parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    top = argparse.ArgumentParser(prog="microcircuit", description=__doc__,
+    top = Parser(prog="microcircuit", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -261,15 +343,17 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", choices=DATASETS)
     train.add_argument("--preset", help="named settings (see microcircuit.presets.PRESETS)")
     train.add_argument("--out", required=True, help="run folder (checkpoint.npz, log.json, log.csv)")
-    train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    train.add_argument("--resume", action="store_true", help="continue the checkpoint in --out: what is not "
+                       "given is the run's own; what is given must agree with it, except --lr and --epochs")
     train.add_argument("--checkpoint", help="checkpoint file (default: OUT/checkpoint.npz)")
     train.add_argument("--quiet", action="store_true", help="no progress bars (also TQDM_DISABLE=1)")
-    train.add_argument("--sample", action="store_true", help="use the small bundled sample of the dataset")
-    train.add_argument("--validation", type=float, default=0, help="hold out this many (or fraction of) training "
+    train.add_argument("--sample", action="store_true", default=None,
+                       help="use the small bundled sample of the dataset")
+    train.add_argument("--validation", type=float, help="hold out this many (or fraction of) training "
                        "samples and evaluate on them instead of the test set")
-    train.add_argument("--limit", type=int, help="train on the first N training samples only")
-    train.add_argument("--train-eval", type=int, default=10_000, metavar="N",
-                       help="after each epoch also evaluate on the first N training samples (0: off)")
+    train.add_argument("--limit", type=_positive_int, help="train on the first N training samples only")
+    train.add_argument("--train-eval", type=_count, metavar="N",
+                       help="after each epoch also evaluate on the first N training samples (0: off; default 10000)")
     _add_network_options(train)
     train.add_argument("--backend", choices=["numpy", "cupy"])
     train.add_argument("--dtype", choices=["float32", "float64"])
@@ -287,7 +371,7 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--rules", nargs="+", default=["all"], help="rule names or all (default)")
     sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
-    sw.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: no Dask)")
+    sw.add_argument("--workers", type=_count, help="local worker processes (default: one per core; 0: no Dask)")
     _add_run_options(sw)
     sw.set_defaults(func=cmd_sweep)
 
@@ -295,9 +379,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--rules", default=",".join(RULES), help="comma-separated rule names")
     bench.add_argument("--preset", default="mnist-mlp",
                        help="the network, optimiser and T of this training preset (default mnist-mlp)")
-    bench.add_argument("--T", type=int, nargs="+", help="time steps (default: the preset's)")
-    bench.add_argument("--batch-size", type=int, help="default: the preset's")
-    bench.add_argument("--batches", type=int, default=100, help="timed mini-batches per pass")
+    bench.add_argument("--T", type=_positive_int, nargs="+", help="time steps (default: the preset's)")
+    bench.add_argument("--batch-size", type=_positive_int, help="default: the preset's")
+    bench.add_argument("--batches", type=_positive_int, default=100, help="timed mini-batches per pass")
     bench.add_argument("--layers", type=_layers, help="dense sizes such as 784,800,10 (default: the preset's)")
     bench.add_argument("--out", help="write the results as JSON here")
     bench.add_argument("--backend", choices=["numpy", "cupy"])
@@ -322,7 +406,54 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _one_line(exc: BaseException) -> str:
+    """A user's error as the text after ``error:`` (detail lines, as of a dataset's, indented)."""
+    if getattr(exc, "dataset", None):  # a DatasetNotFoundError, said in the command line's terms
+        from .data import not_found_message
+
+        text = not_found_message(exc.dataset, exc.searched, exc.extra, command_line=True)
+    elif isinstance(exc, OSError) and exc.filename and exc.strerror:
+        text = exc.strerror if str(exc.filename) in exc.strerror else f"{exc.filename}: {exc.strerror}"
+        if exc.errno == errno.ENOSPC:
+            text += " (the disk is full): free some space, then rerun with --resume"
+    else:
+        text = str(exc) or type(exc).__name__
+    if isinstance(exc, DivergenceError):
+        text += " (command line: rerun with --resume and a smaller --lr)"
+    first, *rest = text.strip().splitlines() or [""]
+    return "\n".join([first] + [line if line.startswith("  ") else "  " + line for line in rest])
+
+
+def _interrupted(args) -> str:
+    """What Ctrl-C left behind, and how to go on."""
+    if getattr(args, "command", None) != "train":
+        return "interrupted"
+    try:
+        epochs = json.loads((Path(args.out) / "log.json").read_text()).get("epochs", [])
+    except (OSError, ValueError):
+        epochs = []
+    if not epochs:
+        return "interrupted before the first epoch ended: nothing was kept; run the command again"
+    return f"interrupted after epoch {epochs[-1]['epoch']}; the checkpoint is kept: rerun with --resume"
+
+
 def main(argv=None) -> int:
-    """Parse the command line and run the chosen command; returns the exit status."""
+    """Parse the command line and run the chosen command; returns the exit status (a user's
+    mistake: one line and 1, or 2 for a bad option; Ctrl-C: one line and 130)."""
     args = parser().parse_args(argv)
-    return args.func(args)
+    name = " ".join(["microcircuit", args.command] + ([args.data_command] if getattr(args, "data_command", None) else []))
+    debug = os.environ.get("MICROCIRCUIT_DEBUG", "").strip().lower() not in ("", "0", "no", "false", "off")
+    if not debug:  # a warning in one line too
+        warnings.showwarning = lambda message, *a, **k: print(f"{name}: warning: {message}", file=sys.stderr)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{name}: {_interrupted(args)}", file=sys.stderr)
+        return 130
+    except (UsageError, ValueError, OSError, DivergenceError) as exc:
+        if debug:
+            raise
+        print(f"{name}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
