@@ -179,9 +179,17 @@ def _read_bytes(path: Path, name: str) -> bytes:
             with gzip.open(path, "rb") as f:
                 return f.read()
         return path.read_bytes()
+    except PermissionError:
+        raise _denied(name, path) from None
     except (OSError, EOFError, zlib.error) as e:
         raise _corrupt(name, path, f"cannot decompress ({type(e).__name__}: {e}); "
                                    "bad or truncated gzip file") from None
+
+
+def _denied(name: str, path: Path, what: str = "file") -> PermissionError:
+    """The error for a dataset file or folder this user may not read (not a damaged one)."""
+    return PermissionError(13, f"{path}: permission denied: cannot read this {name} dataset {what}; make it "
+                               f"readable (chmod u+r) or set {ENV_DATA} to a readable copy", str(path))
 
 
 def read_idx(path, magic: int, name: str = "mnist", dims: tuple = ()) -> np.ndarray:
@@ -277,7 +285,10 @@ def _read_cifar_batches(path, members) -> dict:
         for m in members:
             if not (path / m).is_file():
                 raise _corrupt("cifar10", path, f"missing batch file {m}")
-            raws[m] = (path / m).read_bytes()
+            try:
+                raws[m] = (path / m).read_bytes()
+            except PermissionError:
+                raise _denied("cifar10", path / m) from None
     else:
         try:
             with tarfile.open(path, "r:gz") as tf:
@@ -287,6 +298,8 @@ def _read_cifar_batches(path, members) -> dict:
                         raws[base] = tf.extractfile(info).read()
                         if len(raws) == len(members):
                             break
+        except PermissionError:
+            raise _denied("cifar10", path) from None
         except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
             raise _corrupt("cifar10", path, f"cannot read the tar.gz archive ({type(e).__name__}: "
                                             f"{e}); bad or truncated file") from None
@@ -360,6 +373,8 @@ def find_dataset(name: str, data_dir=None) -> dict:
     searched = []
     for origin, folder in _search_dirs(name, data_dir):
         searched.append(str(folder))
+        if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+            raise _denied(name, folder, "folder")
         files = _cifar_files(folder) if name == "cifar10" else _idx_files(name, folder)
         if files:
             return {"name": name, "found": True, "where": origin, "folder": str(folder),
@@ -370,18 +385,28 @@ def find_dataset(name: str, data_dir=None) -> dict:
 
 def _not_found(name: str, searched, extra: str = "") -> DatasetNotFoundError:
     """The missing-data error, naming the three ways to provide the files."""
+    exc = DatasetNotFoundError(not_found_message(name, searched, extra))
+    exc.dataset, exc.searched, exc.extra = name, list(searched), extra
+    return exc
+
+
+def not_found_message(name: str, searched, extra: str = "", command_line: bool = False) -> str:
+    """What :class:`DatasetNotFoundError` says: where the files were looked for and the three
+    ways to provide them, in Python's terms or (``command_line``) the command line's."""
     files = ", ".join(_spec(name)["files"])
-    return DatasetNotFoundError(
+    download = ("with internet access, this command" if command_line else
+                f"load_dataset({name!r}, download=True) with internet access")
+    sample = "--sample" if command_line else 'source="sample"'
+    return (
         f"{name}: dataset files not found ({files}).\n"
         f"  searched: {', '.join(searched) or '(nowhere)'}\n" + (f"  {extra}\n" if extra else "")
         + "  Provide them in one of three ways:\n"
-        f"    1. download: load_dataset({name!r}, download=True) with internet access "
-        "fetches them from the official source, checked by SHA-256;\n"
+        f"    1. download: {download} fetches them from the official source, checked by SHA-256;\n"
         f"    2. environment variable: set {ENV_DATA}=/path/to/data, a folder holding "
         f"{name}/ with the original files;\n"
         f"    3. command: `python -m microcircuit data fetch {name}` downloads them into the "
         f"cache ({cache_dir()}).\n"
-        "  For a quick offline run use the bundled sample instead: source=\"sample\"."
+        f"  For a quick offline run use the bundled sample instead: {sample}."
     )
 
 
@@ -649,14 +674,20 @@ def verify_dataset(name: str, data_dir=None) -> dict:
         sha = file_sha256(path) if Path(path).is_file() else None
         report["files"][fname] = {"path": path, "sha256": sha, "official_sha256": official,
                                   "official": sha is not None and sha == official}
+    errors = {}
     try:
-        decoded, error = _read_full(name, ["train", "test"], found), None
-    except DatasetCorruptError as e:
-        decoded, error = {}, str(e)
+        decoded = _read_full(name, ["train", "test"], found)
+    except (DatasetCorruptError, PermissionError):
+        decoded = {}  # find which split is damaged: the other one may be good
+        for split in ("train", "test"):
+            try:
+                decoded.update(_read_full(name, [split], found))
+            except (DatasetCorruptError, PermissionError) as e:
+                errors[split] = str(e)
     for split in ("train", "test"):
         s = spec["splits"][split]
         entry = {"ok": False, "count": None, "expected_count": s["count"], "sha256": None,
-                 "expected_sha256": s["content_sha256"], "error": error}
+                 "expected_sha256": s["content_sha256"], "error": errors.get(split)}
         if split in decoded:
             x, y, _ = decoded[split]
             entry.update(count=len(y), sha256=content_sha256(x, y))
