@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class RunInUseError(OSError):
 def _try_lock(fd) -> bool | None:
     """Lock ``fd`` without waiting: True if locked, False if another process holds it,
     None if this system has no file locks."""
+    if sys.platform == "emscripten":  # a browser's Python (Pyodide): one process, no file locks
+        return None
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
