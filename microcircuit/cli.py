@@ -443,10 +443,11 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     name = " ".join(["microcircuit", args.command] + ([args.data_command] if getattr(args, "data_command", None) else []))
     debug = os.environ.get("MICROCIRCUIT_DEBUG", "").strip().lower() not in ("", "0", "no", "false", "off")
-    if not debug:  # a warning in one line too
-        warnings.showwarning = lambda message, *a, **k: print(f"{name}: warning: {message}", file=sys.stderr)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # a warning in one line too (restored on return)
+            if not debug:
+                warnings.showwarning = lambda message, *a, **k: print(f"{name}: warning: {message}", file=sys.stderr)
+            return args.func(args)
     except KeyboardInterrupt:
         if debug:
             raise
