@@ -105,7 +105,7 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")  # any free port: never clashes with another cluster
         client = Client(cluster)
     try:
         futures = {client.submit(run_task, task, pure=False, key=f"run-{task}".replace("/", "-"), **kwargs): task
