@@ -11,7 +11,7 @@
     python -m microcircuit report --out data/results/REPORT.md   # tables of the full runs
 
 A user's mistake ends in one line, ``microcircuit COMMAND: error: ...``, and exit 1 (2 for a
-bad option); Ctrl-C in one line and exit 130; ``MICROCIRCUIT_DEBUG=1`` shows the traceback.
+bad option); Ctrl-C in one line and exit 130 (SIGTERM: the same, exit 143); ``MICROCIRCUIT_DEBUG=1`` shows the traceback.
 A bug (any other exception) shows its traceback."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import dataclasses
 import errno
 import json
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -437,9 +438,36 @@ def _interrupted(args) -> str:
     return f"interrupted after epoch {epochs[-1]['epoch']}; the checkpoint is kept: rerun with --resume"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler's stop), handled as Ctrl-C is."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _on_sigterm(handler):
+    """Install ``handler`` for SIGTERM where this process can (the main thread of a CPython
+    with signals; not in a browser); returns the previous handler, or ``None``."""
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def main(argv=None) -> int:
     """Parse the command line and run the chosen command; returns the exit status (a user's
-    mistake: one line and 1, or 2 for a bad option; Ctrl-C: one line and 130)."""
+    mistake: one line and 1, or 2 for a bad option; Ctrl-C: one line and 130; SIGTERM: the
+    same line and 143)."""
+    previous = _on_sigterm(_raise_terminated)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            _on_sigterm(previous)
+
+
+def _main(argv=None) -> int:
     args = parser().parse_args(argv)
     name = " ".join(["microcircuit", args.command] + ([args.data_command] if getattr(args, "data_command", None) else []))
     debug = os.environ.get("MICROCIRCUIT_DEBUG", "").strip().lower() not in ("", "0", "no", "false", "off")
@@ -448,11 +476,11 @@ def main(argv=None) -> int:
             if not debug:
                 warnings.showwarning = lambda message, *a, **k: print(f"{name}: warning: {message}", file=sys.stderr)
             return args.func(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
         print(f"{name}: {_interrupted(args)}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except (UsageError, ValueError, OSError, DivergenceError) as exc:
         if debug:
             raise

@@ -289,16 +289,18 @@ def test_cli_two_runs_into_one_folder_second_is_refused(tmp_path):
     assert epochs_of(out) == [1, 2]
 
 
-def test_cli_ctrl_c_is_one_line_exit_130_and_the_log_says_so(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_cli_ctrl_c_is_one_line_exit_130_and_the_log_says_so(tmp_path, sig, code):
+    """Ctrl-C (SIGINT), and SIGTERM (a scheduler's or ``kill``'s stop) the same way."""
     out = tmp_path / "run"
     proc = cli("train", *SMALL, "--epochs", "3", "--out", out, prelude=pause_after_log(1), popen=True)
     deadline = time.time() + 120
     while not ((out / "log.json").exists() and epochs_of(out) == [1]):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("microcircuit train: "), err
