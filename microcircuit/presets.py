@@ -91,11 +91,13 @@ def preset_for(dataset: str) -> str | None:
     return own[0] if own else None
 
 
-def train_command(dataset: str, rule: str, preset: str | None = None, root: str = "data/results") -> str | None:
-    """The command line that produces the one run ``<root>/<dataset>/<preset>/<rule>``.
+def train_command(dataset: str, rule: str, preset: str | None = None, root: str = "data/results",
+                  seed: int = 0) -> str | None:
+    """The command line that produces the one run ``<root>/<dataset>/<preset>/<rule>/seed-<seed>``.
 
     ``preset`` defaults to :func:`preset_for`; ``None`` if no preset can train ``dataset``.
-    The checkpoint goes to ``runs/<preset>/<rule>.npz`` (large, not committed).
+    The checkpoint goes to ``runs/<preset>/<rule>/seed-<seed>.npz`` (large, not committed):
+    the places :func:`microcircuit.training.run_paths` gives.
     """
     preset = preset or preset_for(dataset)
     if preset is None:
@@ -104,7 +106,8 @@ def train_command(dataset: str, rule: str, preset: str | None = None, root: str 
     if PRESETS.get(preset, {}).get("dataset") != dataset:
         cmd += f" --dataset {dataset}"
     options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in network_settings(rule).items())
-    return f"{cmd} {options} --out {root}/{dataset}/{preset}/{rule} --checkpoint runs/{preset}/{rule}.npz --quiet"
+    return (f"{cmd} {options} --seed {seed} --out {root}/{dataset}/{preset}/{rule}/seed-{seed} "
+            f"--checkpoint runs/{preset}/{rule}/seed-{seed}.npz --quiet")
 
 
 def runs_command(preset: str, rules=None) -> str:

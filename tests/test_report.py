@@ -261,12 +261,17 @@ def test_missing_message_counts_only_absent_runs(results_root):
 
 def test_train_command_uses_presets():
     cmd = presets.train_command("mnist", "scfa")
-    assert cmd == ("python -m microcircuit train --preset mnist-mlp --rule scfa --out data/results/mnist/mnist-mlp/scfa "
-                   "--checkpoint runs/mnist-mlp/scfa.npz --quiet")
+    assert cmd == ("python -m microcircuit train --preset mnist-mlp --rule scfa --seed 0 "
+                   "--out data/results/mnist/mnist-mlp/scfa/seed-0 --checkpoint runs/mnist-mlp/scfa/seed-0.npz --quiet")
+    # the same places as the runs the sweep and `runs` make
+    from microcircuit import training
+
+    out, ckpt = training.run_paths("mnist-mlp", "scfa", 2, results="data/results", runs="runs")
+    assert f"--seed 2 --out {out} --checkpoint {ckpt} " in presets.train_command("mnist", "scfa", seed=2)
     other = presets.train_command("fashion-mnist", "bp", preset="mnist-mlp")
-    assert "--preset mnist-mlp --dataset fashion-mnist --rule bp --out data/results/fashion-mnist/mnist-mlp/bp" in other
+    assert "--preset mnist-mlp --dataset fashion-mnist --rule bp --seed 0 --out data/results/fashion-mnist/mnist-mlp/bp" in other
     spiking = presets.train_command("mnist", "microcircuit-spiking")
-    assert "--rule microcircuit --mode spiking" in spiking and "/mnist-mlp/microcircuit-spiking " in spiking
+    assert "--rule microcircuit --mode spiking" in spiking and "/mnist-mlp/microcircuit-spiking/seed-0 " in spiking
     from microcircuit.presets import PRESETS
 
     for dataset in ("mnist", "fashion-mnist", "cifar10"):
