@@ -66,10 +66,10 @@ def run_task(task: Task, *, results=None, runs=None, source: str = "full", epoch
 
 def _dask():
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError:
         return None
-    return Client, LocalCluster, as_completed
+    return Client, LocalCluster
 
 
 def run(task_list, *, scheduler: str | None = None, workers: int | None = None, results=None, runs=None,
@@ -87,8 +87,8 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
         if workers != 0:
             echo("sweep: Dask is not installed (pip install 'microcircuit[sweep]'); running the tasks one by one")
         bar = _bar(len(task_list), progress)
-        for task in task_list:
-            _postfix(bar, done, failed, [task])
+        for k, task in enumerate(task_list):
+            _postfix(bar, done, failed, 1, len(task_list) - k - 1)
             try:
                 done.append(run_task(task, **kwargs))
             except Exception as exc:  # one failing run must not stop the others
@@ -97,7 +97,7 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
             bar.update(1)
         bar.close()
         return {"done": done, "failed": failed}
-    Client, LocalCluster, as_completed = dask
+    Client, LocalCluster = dask
     for name in BLAS_THREADS:  # the worker processes inherit it: one BLAS thread per worker
         os.environ.setdefault(name, "1")
     cluster = None
@@ -111,17 +111,22 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
         futures = {client.submit(run_task, task, pure=False, key=f"run-{task}".replace("/", "-"), **kwargs): task
                    for task in task_list}
         bar = _bar(len(task_list), progress)
-        running = set(futures)
-        for future in as_completed(futures):
-            running.discard(future)
-            task = futures[future]
-            try:
-                done.append(future.result())
-            except Exception as exc:
-                failed.append((str(task), f"{type(exc).__name__}: {exc}"))
-                echo(f"sweep: {task} failed: {failed[-1][1]}")
-            bar.update(1)
-            _postfix(bar, done, failed, [futures[f] for f in running])
+        pending = set(futures)
+        while pending:  # poll, so that the bar says how many run now, not only at each finish
+            finished = [f for f in pending if f.done()]
+            for future in finished:
+                task = futures[future]
+                try:
+                    done.append(future.result())
+                except Exception as exc:
+                    failed.append((str(task), f"{type(exc).__name__}: {exc}"))
+                    echo(f"sweep: {task} failed: {failed[-1][1]}")
+            pending.difference_update(finished)
+            running = min(len(pending), sum(len(keys) for keys in client.processing().values()))
+            _postfix(bar, done, failed, running, len(pending) - running)
+            bar.update(len(finished))
+            if pending and not finished:
+                time.sleep(1.0)
         bar.close()
     finally:
         client.close()
@@ -136,5 +141,5 @@ def _bar(total, progress):
     return tqdm(total=total, desc="runs", unit="run", disable=not progress)
 
 
-def _postfix(bar, done, failed, running):
-    bar.set_postfix_str(f"done {len(done)}, failed {len(failed)}, queued or running {len(running)}")
+def _postfix(bar, done, failed, running: int, queued: int):
+    bar.set_postfix_str(f"done {len(done)}, failed {len(failed)}, running {running}, queued {queued}")
