@@ -39,6 +39,10 @@ from .rules import RULES
 from .rules import network_settings as rule_settings
 
 
+class BenchmarkError(RuntimeError):
+    """A measurement's own process failed (its last line of output says why)."""
+
+
 def network_settings(preset: str = "mnist-mlp", T=None, batch_size=None, layers=None) -> dict:
     """``Network`` keyword arguments of a benchmark: the preset's, with T, batch size and
     layers replaced where given (the dataset, epochs and data augmentation are dropped: a
@@ -316,7 +320,9 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
             args = json.dumps(kwargs)
             proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
             if proc.returncode != 0:
-                raise RuntimeError(f"benchmark of {rule} failed:\n{proc.stderr}")
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                raise BenchmarkError(f"benchmark of {rule} failed in its process: {last} "
+                                     f"(run `python -m microcircuit.bench '{args}'` to see all of it)")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     add_ratios(results)
     if out:

@@ -142,8 +142,9 @@ def cmd_train(args) -> int:
         settings = presets.preset(args.preset) if args.preset else {}
         dataset = args.dataset or settings.pop("dataset", None) or run_prov.get("dataset")
         settings.pop("dataset", None)
-        settings.update({f.name: getattr(args, f.name) for f in dataclasses.fields(NetworkConfig)
-                         if getattr(args, f.name) is not None})
+        typed = {f.name: getattr(args, f.name) for f in dataclasses.fields(NetworkConfig)
+                 if getattr(args, f.name) is not None}
+        settings.update(typed)
         config = NetworkConfig(**settings)  # every setting checked before any data is read
     except ValueError as err:
         raise UsageError(str(err)) from None
@@ -151,7 +152,10 @@ def cmd_train(args) -> int:
         raise UsageError(f"name a --dataset ({', '.join(DATASETS)}) or a --preset")
     check_writable(out)  # before any data is read or any epoch trained
     check_writable(ckpt.parent)
-    epochs = settings.pop("epochs", None) or run_config.get("epochs") or config.epochs
+    preset_epochs = settings.pop("epochs", None)
+    # a resume keeps the run's epochs and lr unless they are typed (a preset's are not a request)
+    epochs = (typed.get("epochs") or run_config.get("epochs") or config.epochs) if resuming else \
+        (preset_epochs or config.epochs)
     sample = args.sample if args.sample is not None else subset.get("source") == "sample"
     source = "sample" if sample else ("full" if subset.get("source") == "full" else "auto")
     validation = args.validation if args.validation is not None else (subset.get("validation") or 0)
@@ -173,8 +177,8 @@ def cmd_train(args) -> int:
         raise UsageError(str(err)) from None
     if limit:
         train = (train[0][:limit], train[1][:limit])
-    if resuming:  # only what was given: the run keeps its own settings
-        network = settings
+    if resuming:  # only what was given: the run keeps its own settings (a preset's lr is not an override)
+        network = {k: v for k, v in settings.items() if k in typed or k != "lr"}
     else:
         if "layers" not in settings:  # the default hidden and output layers on this dataset's input
             config = config.replace(layers=(int(train[0][0].size), *config.layers[1:]))
@@ -249,8 +253,16 @@ def cmd_bench(args) -> int:
             bench.rule_settings(rule)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    results = bench.run(rules=rules, Ts=args.T or [None], batch_size=args.batch_size,
-                        batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
+    if args.out:
+        from .files import check_writable
+
+        check_writable(Path(args.out).parent)  # before minutes of measuring
+    try:
+        results = bench.run(rules=rules, Ts=args.T or [None], batch_size=args.batch_size,
+                            batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
+    except bench.BenchmarkError as err:  # a failure, not a usage mistake: exit 1
+        print(f"microcircuit bench: error: {err}", file=sys.stderr)
+        return 1
     print(bench.format_table(results))
     return 0
 

@@ -74,6 +74,11 @@ def is_dense(layers) -> bool:
     return isinstance(layers[0], int) and all(isinstance(s, (int, Dense)) for s in layers[1:])
 
 
+def _python(value):
+    """NumPy scalars as Python ones (``np.int64(1)`` -> ``1``), so that settings go to JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Every setting of a :class:`~microcircuit.network.Network`, checked when made."""
@@ -105,6 +110,8 @@ class NetworkConfig:
     seed: int = _setting(0, "seeds weights, feedback, data order and every spike noise")
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # NumPy scalars as Python ones: the config goes to JSON
+            object.__setattr__(self, f.name, _python(getattr(self, f.name)))
         object.__setattr__(self, "layers", decode_layers(self.layers))
         for name, choices in CHOICES.items():
             value = getattr(self, name)

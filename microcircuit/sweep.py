@@ -106,7 +106,11 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
     else:
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                dashboard_address=":0")  # any free port: never clashes with another cluster
-        client = Client(cluster)
+        try:
+            client = Client(cluster)
+        except BaseException:  # no worker processes left behind
+            cluster.close()
+            raise
     try:
         futures = {client.submit(run_task, task, pure=False, key=f"run-{task}".replace("/", "-"), **kwargs): task
                    for task in task_list}

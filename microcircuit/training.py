@@ -17,6 +17,7 @@ good checkpoint stays, and the log records the failure.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -141,9 +142,16 @@ def run_log(out, checkpoint=None) -> dict:
     return log or {}
 
 
-def _check_run_args(train, test, epochs, train_eval_samples):
+def _check_run_args(train, test, epochs, train_eval_samples, alignment_samples=1, network_kwargs=()):
     if not (isinstance(epochs, (int, np.integer)) and not isinstance(epochs, bool) and epochs > 0):
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not (isinstance(alignment_samples, (int, np.integer)) and not isinstance(alignment_samples, bool)
+            and alignment_samples >= 1):
+        raise ValueError(f"alignment_samples must be an int >= 1, got {alignment_samples!r}")
+    names = {f.name for f in dataclasses.fields(NetworkConfig)} | {"progress"}
+    unknown = sorted(set(network_kwargs) - names)
+    if unknown:
+        raise ValueError(f"unknown network setting(s) {', '.join(unknown)}: choose from {', '.join(sorted(names))}")
     if not (isinstance(train_eval_samples, (int, np.integer)) and train_eval_samples >= 0):
         raise ValueError(f"train_eval_samples must be an int >= 0 (0: no training-set evaluation), got {train_eval_samples!r}")
     for name, split in (("train", train), ("test", test)):
@@ -221,7 +229,7 @@ def run(
     ``interrupted``, ``diverged: ...`` or ``failed: ...``. A resume with nothing left to
     train changes nothing.
     """
-    _check_run_args(train, test, epochs, train_eval_samples)
+    _check_run_args(train, test, epochs, train_eval_samples, alignment_samples, network_kwargs)
     out = Path(out)
     ckpt = Path(checkpoint or out / "checkpoint.npz")
     with lock_run(out):
@@ -285,7 +293,11 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
         net = Network(epochs=epochs, progress=not quiet, **network_kwargs)
         log = {"epochs": []}
     if net.epoch_ >= epochs:
-        if restored:
+        finished_now = bool(log.get("epochs")) and log.get("status") != "done" and \
+            log["epochs"][-1]["epoch"] >= epochs  # the last epoch saved, its "done" never written
+        if finished_now:
+            log["status"] = "done"
+        if restored or finished_now:
             write_log(out, log)
         return log
     prov = provenance(net.config.seed, dataset, data_checksum)

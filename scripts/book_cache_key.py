@@ -38,16 +38,20 @@ def inputs() -> list[Path]:
     """Files whose content the executed chapters depend on, besides their own code."""
     files = sorted((ROOT / "microcircuit").rglob("*.py")) + [ROOT / "microcircuit" / "registry.json"]
     results = ROOT / "data" / "results"
-    if results.is_dir():
-        files += sorted(p for p in results.rglob("*") if p.is_file())
+    if results.is_dir():  # what the chapters read: the logs and benchmark files (no locks, no temp files)
+        files += sorted(p for p in results.rglob("*.json") if p.is_file() and not p.name.startswith("."))
     return [p for p in files if p.is_file()]
 
 
 def key() -> str:
     h = hashlib.sha256()
     for path in inputs():
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:  # removed since it was listed (a run writing beside the build)
+            continue
         h.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(hashlib.sha256(content).digest())
     for var in ENV_VARS:
         default = "book" if var == "MICROCIRCUIT_TIER" else ""
         h.update(f"{var}={os.environ.get(var, default).strip().lower()}\0".encode())

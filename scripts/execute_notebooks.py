@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import importlib.util
 import time
 from pathlib import Path
 
@@ -34,6 +35,27 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"
 CACHE_TIER = ROOT / "_build" / ".microcircuit_cache_tier"  # written by scripts/book_cache_key.py
 STORED_TIER = "book"
+
+
+def cache_is_current() -> bool:
+    """True when the book's execution cache was made from the current library and results: the
+    key ``scripts/book_cache_key.py`` stored then equals the key of what is here now (the cache
+    itself matches cells by their code only)."""
+    stored = ROOT / "_build" / ".microcircuit_cache_key"
+    if not stored.is_file():
+        return False
+    spec = importlib.util.spec_from_file_location("book_cache_key", ROOT / "scripts" / "book_cache_key.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    saved = os.environ.get("MICROCIRCUIT_TIER")
+    os.environ["MICROCIRCUIT_TIER"] = STORED_TIER  # the key of the book tier's cache
+    try:
+        return stored.read_text().strip() == module.key()
+    finally:
+        if saved is None:
+            os.environ.pop("MICROCIRCUIT_TIER")
+        else:
+            os.environ["MICROCIRCUIT_TIER"] = saved
 
 
 def chapters() -> list[Path]:
@@ -105,10 +127,11 @@ def main(argv: list[str]) -> int:
             strip(path)
             print(f"{path.name}: outputs removed")
         return 0
-    use_cache = (args.from_cache or args.auto) and cache_tier() == STORED_TIER and CACHE.is_dir()
+    use_cache = (args.from_cache or args.auto) and cache_tier() == STORED_TIER and CACHE.is_dir() \
+        and cache_is_current()
     if args.from_cache and not use_cache:
         print(f"no {STORED_TIER}-tier execution cache in {CACHE.relative_to(ROOT)} "
-              f"(tier: {cache_tier()}): run `make book` first, or run without --from-cache")
+              f"(tier: {cache_tier()}) made from the current library and results: run `make book` first, or run without --from-cache")
         return 1
     os.environ["MICROCIRCUIT_TIER"] = STORED_TIER
     os.environ.setdefault("TQDM_DISABLE", "1")

@@ -759,3 +759,77 @@ def test_write_atomic_failure_names_the_target_not_the_temp_file(tmp_path):
     with pytest.raises(OSError, match=re.escape(str(blocker / "sub" / "log.json"))):
         write_atomic(blocker / "sub" / "log.json", "{}")
     assert blocker.read_text() == "keep me"
+
+
+# ------------------------------------------- found by the session's code review
+PRESET_SMALL = ["--preset", "mnist-mlp", "--rule", "bp", "--sample", "--limit", "64", "--train-eval", "0",
+                "--T", "2", "--quiet"]
+
+
+def test_cli_resume_with_the_preset_keeps_the_runs_own_lr_and_epochs(tmp_path):
+    """Naming the preset again on --resume is no request to change lr or epochs: only typed
+    options are overrides (the preset's 20 epochs and lr 1e-3 were silently applied before)."""
+    out = tmp_path / "run"
+    first = cli("train", *PRESET_SMALL, "--lr", "1e-4", "--epochs", "1", "--out", out)
+    assert first.returncode == 0, first.stderr
+    again = cli("train", *PRESET_SMALL[:4], "--T", "2", "--quiet", "--resume", "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert epochs_of(out) == [1]  # the run's own epochs: nothing left to train
+    more = cli("train", *PRESET_SMALL[:4], "--T", "2", "--quiet", "--epochs", "2", "--resume", "--out", out)
+    assert more.returncode == 0, more.stderr
+    log = read_log(out)
+    assert epochs_of(out) == [1, 2] and log["config"]["lr"] == 1e-4
+    assert log["segments"][-1]["overrides"] == {"epochs": {"from": 1, "to": 2}}
+
+
+def test_a_resume_with_nothing_left_marks_a_finished_run_done(tmp_path):
+    """The last checkpoint was saved but the final "done" never written (killed, disk full):
+    the resume the error message advises finishes the log instead of leaving it running."""
+    from microcircuit import training
+    from microcircuit.data import load_sample
+
+    x, y = load_sample("mnist", "train")
+    kw = dict(layers=[784, 8, 10], T=2, train_eval_samples=0, quiet=True)
+    training.run((x[:64], y[:64]), None, tmp_path, epochs=2, **kw)
+    log = read_log(tmp_path)
+    log["status"] = "running"
+    (tmp_path / "log.json").write_text(json.dumps(log))
+    assert not training.finished(tmp_path, 2)
+    again = training.run((x[:64], y[:64]), None, tmp_path, epochs=2, resume=True, **kw)
+    assert again["status"] == "done" and training.finished(tmp_path, 2)
+    assert [r["epoch"] for r in again["epochs"]] == [1, 2]
+
+
+def test_numpy_scalars_are_settings_like_any_other(tmp_path):
+    from microcircuit import training
+    from microcircuit.data import load_sample
+
+    net = Network([784, 8, 10], seed=np.int64(1), lr=np.float32(0.01), T=np.int64(2))
+    net.save(tmp_path / "c.npz")
+    back = Network.load(tmp_path / "c.npz")
+    assert (back.config.seed, back.config.T) == (1, 2) and type(back.config.seed) is int
+    x, y = load_sample("mnist", "train")
+    log = training.run((x[:32], y[:32]), None, tmp_path / "run", epochs=1, layers=[784, 8, 10], T=2,
+                       seed=np.int64(3), train_eval_samples=0, quiet=True)
+    assert log["status"] == "done" and log["config"]["seed"] == 3
+
+
+def test_run_names_an_unknown_setting_and_a_bad_alignment_count_before_training(tmp_path):
+    from microcircuit import training
+    from microcircuit.data import load_sample
+
+    x, y = load_sample("mnist", "train")
+    data = (x[:32], y[:32])
+    with pytest.raises(ValueError, match="unknown network setting.*lrr"):
+        training.run(data, None, tmp_path / "a", epochs=1, layers=[784, 8, 10], lrr=0.1, quiet=True)
+    with pytest.raises(ValueError, match="alignment_samples must be an int >= 1"):
+        training.run(data, None, tmp_path / "b", epochs=1, layers=[784, 8, 10], alignment_samples=0, quiet=True)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_bench_a_failing_measurement_process_is_one_line(tmp_path):
+    from microcircuit import bench
+
+    with pytest.raises(bench.BenchmarkError, match="benchmark of bp failed in its process: .*Error") as info:
+        bench.run(rules=("bp",), Ts=(2,), batch_size=4, batches=1, layers=(784, 8, 0), bptt=False)
+    assert "\n" not in str(info.value)
