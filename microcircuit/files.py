@@ -12,7 +12,8 @@ from pathlib import Path
 def write_atomic(path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
 
-    A crash or an interrupt leaves either the old file or the new one, never a mixture (a
+    A crash, an interrupt or a power cut leaves either the old file or the new one, never a
+    mixture or an empty file (the data and the rename are synced to disk; a
     process killed mid-write leaves a temporary ``.NAME.XXXX.tmp``; :func:`remove_temp_files`
     clears them). A failure (disk full, no permission) is an ``OSError`` naming ``path``.
     """
@@ -23,8 +24,11 @@ def write_atomic(path, data: bytes | str) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename: a power cut leaves old or new, not empty
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException as exc:
         if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
@@ -32,6 +36,20 @@ def write_atomic(path, data: bytes | str) -> Path:
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (the rename) to disk, where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: folders cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def remove_temp_files(path) -> list[Path]:

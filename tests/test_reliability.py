@@ -833,3 +833,17 @@ def test_bench_a_failing_measurement_process_is_one_line(tmp_path):
     with pytest.raises(bench.BenchmarkError, match="benchmark of bp failed in its process: .*Error") as info:
         bench.run(rules=("bp",), Ts=(2,), batch_size=4, batches=1, layers=(784, 8, 0), bptt=False)
     assert "\n" not in str(info.value)
+
+
+def test_write_atomic_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    """A power cut must not leave an empty file in place of the old one (no fsync before the
+    rename could, on some file systems)."""
+    from microcircuit import files
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(files.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    files.write_atomic(tmp_path / "x.json", "{}")
+    assert events[:2] == ["fsync", "replace"] and events.count("fsync") >= 1
+    assert (tmp_path / "x.json").read_text() == "{}"
