@@ -198,9 +198,8 @@ class ConvPyramidalLayer(PyramidalLayer):
     def _im2col(self, x):
         """Patches of ``x`` (B, C, H, W) as one matrix (C*k*k, B*OH*OW): a column per output
         position of every image, so that a convolution of the whole batch is one matrix product."""
-        xp = backend.xp()
         B, C = x.shape[:2]
-        k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
+        k, s, OH, OW = self.k, self.s, self.OH, self.OW
         xpad = self._padded(x).transpose(1, 0, 2, 3)  # (C, B, H + 2p, W + 2p), a view
         cols = self._buffer("cols", (C, k, k, B, OH, OW), x.dtype)
         for i in range(k):
@@ -224,9 +223,8 @@ class ConvPyramidalLayer(PyramidalLayer):
     def _patches(self, x):
         """Patches of ``x`` (B, C, H, W) per image, (B, C*k*k, OH*OW): the layout in which one
         product per image gives the output already in (B, C_out, OH, OW) order."""
-        xp = backend.xp()
-        B, C, H, W = x.shape
-        k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
+        B, C = x.shape[:2]
+        k, s, OH, OW = self.k, self.s, self.OH, self.OW
         xpad = self._padded(x)
         cols = self._buffer("patches", (B, C, k, k, OH, OW), x.dtype)
         for i in range(k):
