@@ -263,6 +263,12 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
         if log is None or (stored and len([r for r in log.get("epochs", []) if r["epoch"] <= saved.epoch_])
                            < len([r for r in stored.get("epochs", []) if r["epoch"] <= saved.epoch_])):
             log, restored = (stored or {"epochs": []}), restored or stored is not None
+        kept = {r["epoch"] for r in log.get("epochs", []) if r["epoch"] <= saved.epoch_}
+        if len(kept) < saved.epoch_:  # e.g. log.json deleted beside a checkpoint that carries no log
+            raise FileExistsError(
+                f"{ckpt} has trained {_count(saved.epoch_)} but the records of only {len(kept)} survive (in "
+                f"{log_path} or the checkpoint), so a resume would leave a log with a gap: restore that log.json, "
+                f"or move the checkpoint away to train the run again from the start")
         run_prov = log.get("provenance", {})
         run_data = {"dataset": run_prov.get("dataset"), "data_checksum": run_prov.get("data_checksum"),
                     **(run_prov.get("data_subset") or {})}

@@ -58,6 +58,19 @@ def test_existing_run_is_not_overwritten(tmp_path):
         training.run((x, y), None, tmp_path, epochs=1, quiet=True, **KW)
 
 
+def test_resume_refuses_to_leave_a_gap_in_the_log(tmp_path):
+    """A checkpoint that carries no log (as written before checkpoints carried one), beside a
+    deleted log.json: resuming it would write a log without its first epochs, so it is refused."""
+    x, y = toy(64)
+    training.run((x, y), None, tmp_path, epochs=2, quiet=True, **KW)
+    ckpt = tmp_path / "checkpoint.npz"
+    Network.load(ckpt).save(ckpt)  # the same network, no run log inside
+    (tmp_path / "log.json").unlink()
+    with pytest.raises(FileExistsError, match="has trained 2 epochs but the records of only 0 survive"):
+        training.run((x, y), None, tmp_path, epochs=3, resume=True, quiet=True, **KW)
+    assert not (tmp_path / "log.json").exists()  # nothing written
+
+
 def test_log_has_provenance_and_records(tmp_path):
     x, y = toy(64)
     log = training.run((x, y), (x, y), tmp_path, epochs=2, quiet=True, dataset="toy", data_checksum="abc", **KW)
