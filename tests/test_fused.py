@@ -259,3 +259,21 @@ def test_spiking_error_cells_kernel_is_bit_identical_to_numpy(both):
             ErrorCells(backend.asarray(np.full(3, np.nan, np.float32)), backend.asarray(np.zeros(3, np.float32))).spiking(4, gen)
     assert all(backend.to_numpy(a).tobytes() == backend.to_numpy(b).tobytes() for a, b in zip(*out))
 
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("shape, spec", [((3, 16, 16), (5, 3, 1, 1)), ((4, 8, 8), (6, 3, 1, 1)), ((4, 9, 9), (5, 3, 2, 0)),
+                                         ((3, 10, 10), (4, 5, 2, 2)), ((2, 7, 7), (3, 1, 1, 0))])
+def test_conv_kernels_are_bit_identical_to_numpy(shape, spec):
+    """Patch gathering (both layouts) and its adjoint, the transposed convolution, in one pass each."""
+    from microcircuit.layers import Conv, ConvPyramidalLayer
+
+    rng = np.random.default_rng(15)
+    layer = ConvPyramidalLayer(shape, Conv(*spec), LIFParameters(), rng)
+    x = backend.asarray(rng.random((3, *shape)))
+    e = backend.asarray(rng.normal(size=(3, *layer.out_shape)))
+    out = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        out.append([layer._patches(x).copy(), layer._im2col(x).copy(), layer.backward(e, layer.W),
+                    layer.basal(x).copy(), *layer.hebbian(e, x)])
+    assert all(backend.to_numpy(a).tobytes() == backend.to_numpy(b).tobytes() for a, b in zip(*out))
