@@ -15,10 +15,12 @@ Select the backend with the environment variable ``MICROCIRCUIT_BACKEND=cupy`` o
 ``set_dtype("float64")`` (float32 is the default).
 
 Optional accelerator: where Numba is installed (``pip install 'microcircuit[jit]'``), the
-hot element-wise loops (the LIF step with its surrogate gain, Adam) run as compiled kernels
-on the NumPy backend (:func:`kernel`). They do the same IEEE operations in the same order as
-the NumPy code they replace (no fast-math), so results are bit-identical, and the NumPy code
-stays the reference that the tests hold them against. ``MICROCIRCUIT_JIT=0`` or
+hot element-wise loops (the LIF step with its surrogate gain, Adam, pooling, the error cells
+and their binomial spike counts) run as compiled kernels on the NumPy backend (:func:`kernel`).
+They do the same IEEE operations in the same order as the NumPy code they replace (no
+fast-math), and the binomial counts come from Numba's port of NumPy's sampler on the same
+stream, so results are bit-identical, and the NumPy code stays the reference that the tests
+hold them against. ``MICROCIRCUIT_JIT=0`` or
 ``set_jit(False)`` switches them off; where Numba cannot be imported (Pyodide) they are off.
 """
 
@@ -193,9 +195,23 @@ def binomial(gen, n: int, p):
 
     A sum of ``n`` independent Bernoulli(``p``) draws has exactly this law, at the cost of one
     draw instead of ``n``. (The generator's own sampler: a faster hand-written inversion was
-    measured, but it would change every spiking run's draws; see docs/decisions.md.)
+    measured, but it would change every spiking run's draws; see docs/decisions.md.) With the
+    optional Numba kernels on, the same sampler runs compiled: the same draws, bit for bit.
     """
+    fused = kernel(_binomial_kernel) if isinstance(gen, np.random.Generator) else None
+    if fused is not None and p.flags.c_contiguous and p.size and 0 <= p.min() and p.max() <= 1:
+        out = np.empty(p.shape, dtype=dtype())
+        fused(gen, int(n), p.reshape(-1), out.reshape(-1))
+        return out
     return gen.binomial(int(n), p).astype(dtype())
+
+
+def _binomial_kernel(gen, n, p, out):
+    """Numba kernel of :func:`binomial`: Numba's port of NumPy's sampler, drawing from the same
+    bit generator in the same order, so the counts are NumPy's (the tests check it). Invalid
+    ``p``, NaN included, goes to NumPy, which raises."""
+    for i in range(p.size):
+        out[i] = gen.binomial(n, np.float64(p[i]))
 
 
 def uniform(gen, shape):

@@ -128,6 +128,7 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
         "layers": net.config.to_dict()["layers"],
         "backend": backend.name(),
         "dtype": backend.dtype().name,
+        "jit": backend.jit_enabled(),
         "samples_per_s": round(batches * batch_size / seconds, 1),
         "cpu_samples_per_s": round(batches * batch_size / cpu_seconds, 1),
         "gemm_bound": None if bound is None else round(bound / (cpu_seconds / batches), 3),
@@ -326,7 +327,7 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     add_ratios(results)
     if out:
-        doc = {"provenance": provenance(seed=0), "results": results}
+        doc = {"provenance": dict(provenance(seed=0), jit=backend.jit_enabled()), "results": results}
         write_atomic(out, json.dumps(doc, indent=1))
     return results
 
@@ -342,6 +343,27 @@ def format_table(results: list[dict]) -> str:
                      f"{'' if bound is None else f'{100 * bound:.0f} %':>12}{'' if arrays is None else f'{arrays:.1f}':>16}"
                      f"{r['peak_rss_mb']:>13.1f}")
     return "\n".join(lines)
+
+
+def summary(results: list[dict]) -> list[str]:
+    """The headline figures, per T: the microcircuit's (rate mode) speed over BPTT's and its
+    GEMM bound, and spiking mode's speed over rate mode's (both per CPU second)."""
+    lines = []
+    for T in sorted({r["T"] for r in results}):
+        at = {r["rule"]: r for r in results if r["T"] == T}
+        rate, spiking = at.get("microcircuit"), at.get("microcircuit-spiking")
+        if rate is None:
+            continue
+        kernels = {True: "on", False: "off"}.get(rate.get("jit"), "?")
+        parts = [f"microcircuit (rate), T={T}, Numba kernels {kernels}:"]
+        if rate.get("x_bptt") is not None:
+            parts.append(f"{rate['x_bptt']:.2f}x BPTT per CPU s,")
+        if rate.get("gemm_bound") is not None:
+            parts.append(f"GEMM bound {100 * rate['gemm_bound']:.0f} % of the step,")
+        if spiking is not None:
+            parts.append(f"spiking/rate {spiking['cpu_samples_per_s'] / rate['cpu_samples_per_s']:.2f}")
+        lines.append(" ".join(parts).rstrip(",:"))
+    return lines
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from . import backend
 from .rules import FEEDBACKS, FixedFeedback
 
@@ -41,6 +43,12 @@ class ErrorCells:
     def from_drive(cls, g, a):
         """Error cells driven by ``g (.) a``: ``E+ = [g a]_+``, ``E- = [g a]_-``."""
         xp = backend.xp()
+        fused = backend.kernel(_drive_kernel)
+        if (fused is not None and g.shape == a.shape and g.dtype == a.dtype and g.flags.c_contiguous
+                and a.flags.c_contiguous):
+            pos, neg = xp.empty_like(g), xp.empty_like(g)
+            fused(g.reshape(-1), a.reshape(-1), pos.reshape(-1), neg.reshape(-1), g.dtype.type(0))
+            return cls(pos, neg)
         drive = g * a
         return cls(xp.maximum(drive, 0.0), xp.maximum(-drive, 0.0))
 
@@ -62,6 +70,9 @@ class ErrorCells:
         one potential (:meth:`from_drive`) at most one cell is active, so one draw serves both.
         """
         scale = self._scale()
+        fused = self._spiking_fused(T_e, gen, scale)
+        if fused is not None:
+            return fused
         p_pos, p_neg = self.pos / scale, self.neg / scale
         xp = backend.xp()
         if xp.any((p_pos > 0) & (p_neg > 0)):  # both cells active: draw each
@@ -70,6 +81,22 @@ class ErrorCells:
             count = backend.binomial(gen, T_e, p_pos + p_neg)
             n_pos, n_neg = xp.where(p_pos > 0, count, 0.0), xp.where(p_neg > 0, count, 0.0)
         return ErrorCells(scale * n_pos / T_e, scale * n_neg / T_e)
+
+    def _spiking_fused(self, T_e: int, gen, scale):
+        """:meth:`spiking` as one Numba pass (optional kernel), or ``None`` where it does not
+        apply: kernels off, another generator or layout, both cells of a pair active, or
+        probabilities out of [0, 1] (then NumPy's sampler raises, as it does)."""
+        fused = backend.kernel(_spiking_kernel) if hasattr(gen, "bit_generator") else None
+        pos, neg = self.pos, self.neg
+        if (fused is None or pos.shape != neg.shape or not pos.flags.c_contiguous or not neg.flags.c_contiguous
+                or not pos.dtype == neg.dtype == backend.dtype()):
+            return None
+        xp, dt = backend.xp(), pos.dtype.type
+        out_pos, out_neg = xp.empty_like(pos), xp.empty_like(neg)
+        if fused(gen, int(T_e), pos.reshape(-1), neg.reshape(-1), dt(scale), dt(T_e), dt(0), out_pos.reshape(-1),
+                 out_neg.reshape(-1)):
+            return ErrorCells(out_pos, out_neg)
+        return None
 
     def spike_trains(self, T_e: int, gen):
         """The spikes themselves: boolean arrays ``(T_e, *shape)`` for E+ and E-.
@@ -89,6 +116,34 @@ class ErrorCells:
         xp = backend.xp()
         scale = xp.maximum(self.pos.max(), self.neg.max())
         return xp.where(scale > 0, scale, 1.0)
+
+
+def _spiking_kernel(gen, T_e, pos, neg, scale, te, zero, out_pos, out_neg):
+    """Numba kernel of :meth:`ErrorCells.spiking` (one draw per pair) on flat arrays, each value
+    computed as the NumPy code there computes it, from the same stream (:func:`backend.binomial`).
+    Returns False, having drawn nothing, where that code would draw otherwise (or raise)."""
+    for i in range(pos.size):
+        p_pos, p_neg = pos[i] / scale, neg[i] / scale
+        p = p_pos + p_neg
+        if (p_pos > zero and p_neg > zero) or not (p >= zero and p <= te / te):
+            return False
+    for i in range(pos.size):
+        p_pos, p_neg = pos[i] / scale, neg[i] / scale
+        out_pos[i] = gen.binomial(T_e, np.float64(p_pos + p_neg))  # the count, exact in any float
+        count = out_pos[i]
+        out_pos[i] = scale * (count if p_pos > zero else zero) / te
+        out_neg[i] = scale * (count if p_neg > zero else zero) / te
+    return True
+
+
+def _drive_kernel(g, a, pos, neg, zero):
+    """Numba kernel of :meth:`ErrorCells.from_drive` on flat arrays: one pass instead of four,
+    ``np.maximum(x, 0)`` as NumPy computes it (``x`` when ``x > 0`` or NaN, else ``+0``)."""
+    for i in range(g.size):
+        d = g[i] * a[i]
+        pos[i] = d if (d > zero or d != d) else zero
+        d = -d
+        neg[i] = d if (d > zero or d != d) else zero
 
 
 def apical_feedback(cells: ErrorCells, layer, K):

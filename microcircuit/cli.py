@@ -29,7 +29,7 @@ from pathlib import Path
 from .config import CHOICES, NetworkConfig, is_dense
 from .data import DATASETS
 from .network import DivergenceError
-from .rules import RULES, RUN_RULES
+from .rules import RUN_RULES
 
 
 class UsageError(Exception):
@@ -263,7 +263,7 @@ def cmd_bench(args) -> int:
     except bench.BenchmarkError as err:  # a failure, not a usage mistake: exit 1
         print(f"microcircuit bench: error: {err}", file=sys.stderr)
         return 1
-    print(bench.format_table(results))
+    print("\n".join([bench.format_table(results), *bench.summary(results)]))
     return 0
 
 
@@ -389,7 +389,7 @@ def parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_sweep)
 
     bench = commands.add_parser("bench", help="training samples/s and peak memory per rule")
-    bench.add_argument("--rules", default=",".join(RULES), help="comma-separated rule names")
+    bench.add_argument("--rules", default=",".join(RUN_RULES), help="comma-separated rule names")
     bench.add_argument("--preset", default="mnist-mlp",
                        help="the network, optimiser and T of this training preset (default mnist-mlp)")
     bench.add_argument("--T", type=_positive_int, nargs="+", help="time steps (default: the preset's)")

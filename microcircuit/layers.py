@@ -200,12 +200,24 @@ class ConvPyramidalLayer(PyramidalLayer):
         position of every image, so that a convolution of the whole batch is one matrix product."""
         B, C = x.shape[:2]
         k, s, OH, OW = self.k, self.s, self.OH, self.OW
-        xpad = self._padded(x).transpose(1, 0, 2, 3)  # (C, B, H + 2p, W + 2p), a view
         cols = self._buffer("cols", (C, k, k, B, OH, OW), x.dtype)
+        if self._gather(x, cols, channels_first=True):
+            return cols.reshape(C * k * k, B * OH * OW)
+        xpad = self._padded(x).transpose(1, 0, 2, 3)  # (C, B, H + 2p, W + 2p), a view
         for i in range(k):
             for j in range(k):
                 cols[:, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
         return cols.reshape(C * k * k, B * OH * OW)
+
+    def _gather(self, x, cols, channels_first=False):
+        """Fill the buffer ``cols`` ((B, C, k, k, OH, OW), or (C, k, k, B, OH, OW) where
+        ``channels_first``) with the patches of ``x`` in one Numba pass (optional kernel;
+        padding read as 0). False where the kernel is off."""
+        fused = backend.kernel(_gather_kernel)
+        if fused is None:
+            return False
+        fused(x, cols.reshape(-1, self.OH, self.OW), self.k, self.s, self.p, x.dtype.type(0), channels_first)
+        return True
 
     def _col2im(self, cols):
         """Adjoint of :meth:`_im2col`: sum columns (C*k*k, B*OH*OW) back into (B, C, H, W)."""
@@ -214,6 +226,11 @@ class ConvPyramidalLayer(PyramidalLayer):
         k, s, p, OH, OW = self.k, self.s, self.p, self.OH, self.OW
         batch = cols.shape[1] // (OH * OW)
         cols = cols.reshape(C, k, k, batch, OH, OW)
+        fused = backend.kernel(_scatter_kernel)
+        if fused is not None:  # the sums below, each in the same order, in one pass
+            out = xp.zeros((batch, C, H, W), dtype=cols.dtype)
+            fused(cols, out, s, p)
+            return out
         out = xp.zeros((C, batch, H + 2 * p, W + 2 * p), dtype=cols.dtype)
         for i in range(k):
             for j in range(k):
@@ -225,8 +242,10 @@ class ConvPyramidalLayer(PyramidalLayer):
         product per image gives the output already in (B, C_out, OH, OW) order."""
         B, C = x.shape[:2]
         k, s, OH, OW = self.k, self.s, self.OH, self.OW
-        xpad = self._padded(x)
         cols = self._buffer("patches", (B, C, k, k, OH, OW), x.dtype)
+        if self._gather(x, cols):
+            return cols.reshape(B, C * k * k, OH * OW)
+        xpad = self._padded(x)
         for i in range(k):
             for j in range(k):
                 cols[:, :, i, j] = xpad[:, :, i : i + s * OH : s, j : j + s * OW : s]
@@ -354,6 +373,43 @@ class PoolLayer:
     @property
     def params(self):
         return []
+
+
+def _gather_kernel(x, cols, k, s, p, zero, channels_first):
+    """Numba kernel of the patch gathering (:meth:`ConvPyramidalLayer._patches`, ``_im2col``):
+    the plane ``(b, c, i, j)`` of ``cols`` (planes, OH, OW), in the buffer's order (C, k, k, B)
+    where ``channels_first``, else (B, C, k, k), holds ``x[b, c, s*oy + i - p, s*ox + j - p]``
+    (``zero`` outside the map)."""
+    B, C, H, W = x.shape
+    for q in range(cols.shape[0]):
+        if channels_first:
+            b, j, i, c = q % B, q // B % k, q // (B * k) % k, q // (B * k * k)
+        else:
+            j, i, c, b = q % k, q // k % k, q // (k * k) % C, q // (k * k * C)
+        for oy in range(cols.shape[1]):
+            y = s * oy + i - p
+            for ox in range(cols.shape[2]):
+                xx = s * ox + j - p
+                inside = 0 <= y < H and 0 <= xx < W
+                cols[q, oy, ox] = x[b, c, y, xx] if inside else zero
+
+
+def _scatter_kernel(cols, out, s, p):
+    """Numba kernel of :meth:`ConvPyramidalLayer._col2im` into zeros ``out`` (B, C, H, W):
+    ``out[b, c, s*oy + i - p, s*ox + j - p] += cols[c, i, j, b, oy, ox]``, offsets ``(i, j)`` in
+    the order of the slices there, so that each sum is added up in the same order."""
+    H, W = out.shape[2], out.shape[3]
+    for c in range(cols.shape[0]):
+        for i in range(cols.shape[1]):
+            for j in range(cols.shape[2]):
+                for b in range(cols.shape[3]):
+                    for oy in range(cols.shape[4]):
+                        y = s * oy + i - p
+                        if 0 <= y < H:
+                            for ox in range(cols.shape[5]):
+                                xx = s * ox + j - p
+                                if 0 <= xx < W:
+                                    out[b, c, y, xx] += cols[c, i, j, b, oy, ox]
 
 
 def _pool_kernel(x, out, k, take_max, scale):

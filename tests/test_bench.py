@@ -55,6 +55,21 @@ def test_run_passes_the_preset_to_each_process_and_writes_json(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["results"] == results and results[0]["network"] == "cifar10-conv-cpu"
     assert doc["provenance"]["backend"] == "numpy" and results[0]["T"] == 1
+    from microcircuit import backend
+
+    ours = next(r for r in results if r["rule"] == "microcircuit")  # (BPTT's comes first where torch is installed)
+    assert doc["provenance"]["jit"] == ours["jit"] == backend.jit_enabled()  # were the Numba kernels on
+
+
+def test_summary_gives_the_headline_ratios():
+    results = [{"rule": "bptt-snntorch", "T": 8, "cpu_samples_per_s": 1000.0},
+               {"rule": "microcircuit", "T": 8, "cpu_samples_per_s": 5000.0, "gemm_bound": 0.55, "jit": True, "x_bptt": 5.0},
+               {"rule": "microcircuit-spiking", "T": 8, "cpu_samples_per_s": 3100.0, "jit": True},
+               {"rule": "bp", "T": 16, "cpu_samples_per_s": 10.0}]
+    assert bench.summary(results) == ["microcircuit (rate), T=8, Numba kernels on: 5.00x BPTT per CPU s, "
+                                      "GEMM bound 55 % of the step, spiking/rate 0.62"]
+    assert bench.summary(results[1:2]) == ["microcircuit (rate), T=8, Numba kernels on: 5.00x BPTT per CPU s, "
+                                           "GEMM bound 55 % of the step"]
 
 
 def test_gemm_bound_counts_the_products_a_step_cannot_avoid():

@@ -124,18 +124,65 @@ def test_basal_current_is_the_matrix_product():
     np.testing.assert_allclose(out, x2.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-5, atol=1e-6)
 
 
+CONV = [(3, 16, 16), {"type": "Conv", "channels": 4}, {"type": "Pool", "size": 2}, {"type": "Conv", "channels": 6},
+        {"type": "Pool", "size": 2}, 12, 10]  # a 16x16 and an 8x8 map: both ways of computing the basal current
+
+
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
-@pytest.mark.parametrize("rule", ["microcircuit", "bp"])
-def test_training_with_kernels_is_bit_identical_to_numpy(rule):
+@pytest.mark.parametrize("rule, settings", [
+    ("microcircuit", {}), ("bp", {}), ("scfa", {}), ("dfa", {}),
+    ("microcircuit", {"mode": "spiking", "T_e": 8}),
+    ("microcircuit", {"mode": "spiking", "T_e": 8, "feedback": "direct"}),
+    ("microcircuit", {"layers": CONV}), ("microcircuit", {"layers": CONV, "mode": "spiking"}), ("bp", {"layers": CONV}),
+])
+def test_training_with_kernels_is_bit_identical_to_numpy(rule, settings):
+    """Whole training runs (weights and Adam's moments) with every kernel on and with none."""
+    settings = {"layers": [64, 48, 10], **settings}
+    n_in = int(np.prod(settings["layers"][0]))
     rng = np.random.default_rng(5)
-    x, y = rng.random((96, 64)), rng.integers(0, 10, size=96)
-    weights = []
+    x, y = rng.random((96, n_in)), rng.integers(0, 10, size=96)
+    states = []
     for jit in (False, True):
         backend.set_jit(jit)
-        net = Network([64, 48, 10], rule=rule, T=4, batch_size=32, epochs=2, seed=0)
+        net = Network(rule=rule, T=4, batch_size=32, epochs=2, seed=0, **settings)
         net.fit(x, y)
-        weights.append([backend.to_numpy(a) for layer in net.plastic_layers for a in layer.params])
-    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+        states.append([backend.to_numpy(a) for layer in net.plastic_layers for a in layer.params]
+                      + [backend.to_numpy(a) for a in net.optimizer.m + net.optimizer.v])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(*states))
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binomial_kernel_draws_numpys_counts(dtype):
+    """Numba's port of NumPy's binomial sampler: the same counts from the same stream."""
+    backend.set_dtype(dtype)
+    rng = np.random.default_rng(12)
+    p = backend.asarray(rng.random((40, 30)) ** rng.integers(1, 6, size=(40, 30)) * (rng.random((40, 30)) < 0.8))
+    p[0, :2] = 1.0
+    draws = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        gen = backend.noise_generator(3)
+        draws.append([backend.binomial(gen, n, p) for n in (1, 16, 100)] + [gen.random(4)])
+    assert all(same(a, b) and a.dtype == b.dtype for a, b in zip(*draws))
+    with pytest.raises(ValueError):  # invalid probabilities go to NumPy, which refuses them
+        backend.binomial(backend.noise_generator(0), 4, backend.asarray(np.array([np.nan, 0.5])))
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_error_cell_kernel_is_bit_identical_to_numpy():
+    from microcircuit.circuit import ErrorCells
+
+    rng = np.random.default_rng(13)
+    g, a = rng.random((6, 50)).astype(np.float32), rng.normal(size=(6, 50)).astype(np.float32)
+    g[0, :6], a[0, :6] = [0, -0.0, np.nan, np.inf, 1, 0], [-1, 1, 1, 0, np.nan, -0.0]  # signed zeros, NaN
+    cells = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        with np.errstate(invalid="ignore"):
+            c = ErrorCells.from_drive(backend.asarray(g), backend.asarray(a))
+        cells.append([backend.to_numpy(c.pos), backend.to_numpy(c.neg)])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(*cells))
 
 
 @pytest.mark.parametrize("hw", [4, 8, 16])  # both ways of computing the basal current
@@ -187,3 +234,46 @@ def test_without_numba_the_numpy_code_runs(monkeypatch):
     net = Network([16, 8, 4], T=2, batch_size=8, epochs=1, mode="spiking", seed=0)
     loss = net.partial_fit(rng.random((32, 16)), rng.integers(0, 4, size=32))
     assert math.isfinite(loss) and "numba" not in backend._kernels or backend._kernels["numba"] is None
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("both", [False, True])
+def test_spiking_error_cells_kernel_is_bit_identical_to_numpy(both):
+    """One draw per pair where one cell of each is active; where both are (built by hand), or
+    where a rate is NaN, the kernel steps aside and NumPy draws each cell (or refuses)."""
+    from microcircuit.circuit import ErrorCells
+
+    rng = np.random.default_rng(14)
+    drive = (rng.normal(size=(16, 40)) * rng.random((16, 40)) ** 4).astype(np.float32)
+    drive[0, :3] = 0.0
+    pos, neg = np.maximum(drive, 0), np.maximum(-drive, 0)
+    if both:
+        neg[1, 1] = pos[1, 1] = 0.5
+    out = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        gen = backend.noise_generator(4)
+        cells = [ErrorCells(backend.asarray(pos), backend.asarray(neg)).spiking(T_e, gen) for T_e in (1, 16, 32)]
+        out.append([a for c in cells for a in (c.pos, c.neg)] + [gen.random(3)])
+        with pytest.raises(ValueError):
+            ErrorCells(backend.asarray(np.full(3, np.nan, np.float32)), backend.asarray(np.zeros(3, np.float32))).spiking(4, gen)
+    assert all(backend.to_numpy(a).tobytes() == backend.to_numpy(b).tobytes() for a, b in zip(*out))
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("shape, spec", [((3, 16, 16), (5, 3, 1, 1)), ((4, 8, 8), (6, 3, 1, 1)), ((4, 9, 9), (5, 3, 2, 0)),
+                                         ((3, 10, 10), (4, 5, 2, 2)), ((2, 7, 7), (3, 1, 1, 0))])
+def test_conv_kernels_are_bit_identical_to_numpy(shape, spec):
+    """Patch gathering (both layouts) and its adjoint, the transposed convolution, in one pass each."""
+    from microcircuit.layers import Conv, ConvPyramidalLayer
+
+    rng = np.random.default_rng(15)
+    layer = ConvPyramidalLayer(shape, Conv(*spec), LIFParameters(), rng)
+    x = backend.asarray(rng.random((3, *shape)))
+    e = backend.asarray(rng.normal(size=(3, *layer.out_shape)))
+    out = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        out.append([layer._patches(x).copy(), layer._im2col(x).copy(), layer.backward(e, layer.W),
+                    layer.basal(x).copy(), *layer.hebbian(e, x)])
+    assert all(backend.to_numpy(a).tobytes() == backend.to_numpy(b).tobytes() for a, b in zip(*out))
