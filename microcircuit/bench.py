@@ -358,6 +358,8 @@ def summary(results: list[dict]) -> list[str]:
         parts = [f"microcircuit (rate), T={T}, Numba kernels {kernels}:"]
         if rate.get("x_bptt") is not None:
             parts.append(f"{rate['x_bptt']:.2f}x BPTT per CPU s,")
+        elif not has_bptt():
+            parts.append("x BPTT not measured (pip install 'microcircuit[bptt]' adds snnTorch),")
         if rate.get("gemm_bound") is not None:
             parts.append(f"GEMM bound {100 * rate['gemm_bound']:.0f} % of the step,")
         if spiking is not None:

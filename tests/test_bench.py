@@ -72,6 +72,13 @@ def test_summary_gives_the_headline_ratios():
                                            "GEMM bound 55 % of the step"]
 
 
+def test_summary_says_how_to_get_the_bptt_baseline(monkeypatch):
+    monkeypatch.setattr(bench, "has_bptt", lambda: False)
+    rate = {"rule": "microcircuit", "T": 8, "cpu_samples_per_s": 5000.0, "gemm_bound": 0.5, "jit": False}
+    assert bench.summary([rate]) == ["microcircuit (rate), T=8, Numba kernels off: x BPTT not measured "
+                                     "(pip install 'microcircuit[bptt]' adds snnTorch), GEMM bound 50 % of the step"]
+
+
 def test_gemm_bound_counts_the_products_a_step_cannot_avoid():
     from microcircuit import Network
 
