@@ -154,7 +154,13 @@ def test_thresholds_equal_to_theta_change_no_bit(jit, layers):
         assert np.all(backend.to_numpy(b.theta) == np.float32(0.7))
 
 
-def test_off_by_default_and_no_thresholds_in_checkpoints(tmp_path):
+def test_off_by_default_and_no_thresholds_in_checkpoints(tmp_path, monkeypatch):
+    import microcircuit.network
+
+    def never(*a, **k):
+        raise AssertionError("adapt_threshold called with threshold_adaptation=0")
+
+    monkeypatch.setattr(microcircuit.network, "adapt_threshold", never)
     x, y = toy(64)
     net = Network([16, 8, 4], T=4, seed=0, target_rate=0.3).fit(x, y, epochs=1)
     assert net.config.threshold_adaptation == 0 and all(layer.theta is None for layer in net.plastic_layers)
