@@ -126,10 +126,10 @@ def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scrat
         flat = (v.reshape(-1), current.reshape(-1), count.reshape(-1), gain.reshape(-1), spikes.reshape(-1))
         if theta is None:
             fused(*flat, *_kernel_scalars(params, v.dtype))
-        else:  # cell i of the flat arrays has threshold theta[(i // inner) % n]
-            theta = xp.ascontiguousarray(theta, dtype=v.dtype).reshape(-1)
+        else:  # the threshold of each cell of one sample (a conv layer's repeated over its map)
+            cells = xp.ascontiguousarray(xp.broadcast_to(theta, v.shape[1:]), dtype=v.dtype).reshape(-1)
             alpha, _, width, inv_width, code = _kernel_scalars(params, v.dtype)
-            fused(*flat, theta, v[0].size // theta.size, alpha, width, inv_width, code)
+            fused(*flat, cells, alpha, width, inv_width, code)
         return
     d = xp.empty_like(v) if scratch is None else scratch
     _lif_numpy(v, current, count, gain, spikes, d, params, xp, params.theta if theta is None else theta)
@@ -190,29 +190,32 @@ def _lif_kernel(v, current, count, gain, spikes, alpha, theta, width, inv_width,
         v[i] = x - theta * s
 
 
-def _lif_kernel_cells(v, current, count, gain, spikes, thetas, inner, alpha, width, inv_width, surrogate):
-    """:func:`_lif_kernel` with a threshold per cell: cell ``i`` reads ``thetas[(i // inner) % n]``
-    (``inner`` = 1 for a dense layer, the map's positions for a conv layer: one per channel)."""
-    n = thetas.size
-    for i in range(v.size):
-        theta = thetas[(i // inner) % n]
-        one, zero = theta / theta, theta - theta
-        x = alpha * v[i] + current[i]
-        a = abs(x - theta)
-        if surrogate == 0:
-            a = one - a / width
-            if a < zero:
-                a = zero
-        elif surrogate == 1:
-            a = one if a < width else zero
-        else:
-            a = a * inv_width + one
-            a = one / (a * a)
-        gain[i] += a
-        s = one if x >= theta else zero
-        spikes[i] = s
-        count[i] += s
-        v[i] = x - theta * s
+def _lif_kernel_cells(v, current, count, gain, spikes, thetas, alpha, width, inv_width, surrogate):
+    """:func:`_lif_kernel` with a threshold per cell: ``thetas`` holds those of one sample's cells
+    and the flat arrays hold the samples one after another, so cell ``i`` of each reads ``thetas[i]``."""
+    m = thetas.size
+    for lo in range(0, v.size, m):  # a sample at a time, as views indexed from 0: the loop vectorises
+        v_, current_, count_, gain_, spikes_ = v[lo:lo + m], current[lo:lo + m], count[lo:lo + m], \
+            gain[lo:lo + m], spikes[lo:lo + m]
+        for i in range(m):
+            theta = thetas[i]
+            one, zero = theta / theta, theta - theta
+            x = alpha * v_[i] + current_[i]
+            a = abs(x - theta)
+            if surrogate == 0:
+                a = one - a / width
+                if a < zero:
+                    a = zero
+            elif surrogate == 1:
+                a = one if a < width else zero
+            else:
+                a = a * inv_width + one
+                a = one / (a * a)
+            gain_[i] += a
+            s = one if x >= theta else zero
+            spikes_[i] = s
+            count_[i] += s
+            v_[i] = x - theta * s
 
 
 THRESHOLD_FLOOR = 0.1
