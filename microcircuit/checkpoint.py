@@ -3,7 +3,8 @@
 ``save`` writes atomically (a crash never leaves half a file); ``load`` rebuilds the
 network from the stored :class:`~microcircuit.config.NetworkConfig` on the active backend and
 continues exactly where the saved one stopped. The file holds the arrays ``W_<i>``, ``b_<i>``
-(plastic layers), ``rule_*`` (fixed feedback), ``opt_*`` (optimiser), ``meta`` (JSON:
+(plastic layers), ``theta_<i>`` (per-cell thresholds, only where intrinsic plasticity gave a
+layer its own; files without them load with the shared ``theta``), ``rule_*`` (fixed feedback), ``opt_*`` (optimiser), ``meta`` (JSON:
 version, dtype, backend, config, epoch, history, the training stream's state) and, written
 by a training run, ``run_log`` (JSON: the run's log as of this checkpoint). A file that is
 not such a checkpoint is a :class:`CheckpointError` naming it and what is wrong.
@@ -31,6 +32,8 @@ def get_state(net) -> dict:
         if layer.plastic:
             arrays[f"W_{i}"] = backend.to_numpy(layer.W)
             arrays[f"b_{i}"] = backend.to_numpy(layer.b)
+            if layer.theta is not None:
+                arrays[f"theta_{i}"] = backend.to_numpy(layer.theta)
     for k, v in net.rule.state().items():
         arrays[f"rule_{k}"] = v
     for k, v in net.optimizer.state().items():
@@ -55,6 +58,8 @@ def set_state(net, arrays: dict):
         if layer.plastic:
             layer.W[...] = backend.asarray(arrays[f"W_{i}"])
             layer.b[...] = backend.asarray(arrays[f"b_{i}"])
+            if f"theta_{i}" in arrays:
+                layer.theta = backend.asarray(arrays[f"theta_{i}"]).reshape(layer.b.shape)
     net.rule.load_state({k[5:]: v for k, v in arrays.items() if k.startswith("rule_")})
     opt = {k[4:]: v for k, v in arrays.items() if k.startswith("opt_")}
     if opt:

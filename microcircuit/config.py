@@ -104,6 +104,10 @@ class NetworkConfig:
     theta: float = _setting(1.0, "firing threshold")
     surrogate: str = _setting("triangle", "the surrogate gain")
     width: float = _setting(1.0, "surrogate width")
+    threshold_adaptation: float = _setting(0.0, "intrinsic plasticity: eta_theta, the hidden cells' threshold "
+                                                "step per mini-batch (0: off, one shared theta)")
+    target_rate: float = _setting(0.1, "intrinsic plasticity: rho, the firing rate each hidden cell's "
+                                       "threshold steers it to, in (0, 1)")
     weight_scale: float = _setting(1.0, "initial weights: normal, std weight_scale / sqrt(fan_in)")
     augment: int = _setting(0, "random shifts of training images by up to this many pixels")
     flip: bool = _setting(False, "mirror training images left-right at random")
@@ -125,6 +129,11 @@ class NetworkConfig:
             _check(name, v, _real(v) and math.isfinite(v) and v > 0, "a finite number > 0")
         _check("tau_m", self.tau_m, _real(self.tau_m) and self.tau_m > 0, "a number > 0 (inf: no leak)")
         _check("warmup", self.warmup, _real(self.warmup) and 0 <= self.warmup <= 1, "a fraction of training in [0, 1]")
+        _check("threshold_adaptation", self.threshold_adaptation, _real(self.threshold_adaptation)
+               and math.isfinite(self.threshold_adaptation) and self.threshold_adaptation >= 0,
+               "a finite number >= 0 (0: thresholds fixed)")
+        _check("target_rate", self.target_rate, _real(self.target_rate) and 0 < self.target_rate < 1,
+               "a firing rate in (0, 1) (spikes per time step)")
         _check("weight_decay", self.weight_decay, _real(self.weight_decay) and self.weight_decay >= 0, "a number >= 0")
         _check("momentum", self.momentum, _real(self.momentum) and 0 <= self.momentum < 1, "a number in [0, 1)")
         _check("augment", self.augment, isinstance(self.augment, numbers.Integral) and self.augment >= 0,

@@ -82,6 +82,7 @@ class PyramidalLayer:
     """
 
     plastic = True
+    theta = None  # per-cell thresholds, b's shape (intrinsic plasticity); None: the shared lif.theta
 
     def __init__(self, in_shape, units: int, lif: LIFParameters, rng, weight_scale: float = 1.0):
         _check_positive_int("units", units)
@@ -122,7 +123,7 @@ class PyramidalLayer:
             if constant:
                 self._current = current
         spikes = backend.xp().empty_like(self.v)
-        lif_layer_step(self.v, current, self._count, self._gain, spikes, self.lif, self._scratch)
+        lif_layer_step(self.v, current, self._count, self._gain, spikes, self.lif, self._scratch, self.theta)
         return spikes
 
     def finish(self, T: int, r_pre):

@@ -26,7 +26,7 @@ from .encoding import encode
 from .layers import build
 from .losses import SpikingError, one_hot
 from .metrics import alignment
-from .neurons import LIFParameters
+from .neurons import THRESHOLD_FLOOR, LIFParameters, adapt_threshold
 from .optim import make_optimizer, schedule
 from .rules import FeedbackAlignment, make_rule
 
@@ -52,8 +52,7 @@ class Network:
         else:
             config = NetworkConfig(**settings) if layers is None else NetworkConfig(layers=layers, **settings)
         self.config, self.progress = config, progress
-        self.lif = LIFParameters(tau_m=config.tau_m, theta=config.theta, surrogate=config.surrogate,
-                                 width=config.width)
+        self.lif = LIFParameters(tau_m=config.tau_m, theta=config.theta, surrogate=config.surrogate, width=config.width)
         self.loss = SpikingError(config.loss, config.output_scale)
         self.in_shape = config.in_shape
         seeds = np.random.SeedSequence(config.seed).spawn(4)  # init, feedback, training data, error cells
@@ -66,8 +65,9 @@ class Network:
         self.rule.init(self.layers, np.random.default_rng(seeds[1]))
         self.optimizer = make_optimizer(config.optimizer, config.momentum, config.weight_decay)
         self._train_rng = np.random.default_rng(seeds[2])
-        self.epoch_ = 0
-        self.history_ = []
+        self.epoch_, self.history_ = 0, []
+        for layer in self.plastic_layers[:-1] if config.threshold_adaptation else ():  # intrinsic plasticity
+            layer.theta = backend.xp().full_like(layer.b, config.theta)  # one per cell (per channel in conv)
 
     T = property(lambda self: self.config.T, doc="Time steps per sample.")
     batch_size = property(lambda self: self.config.batch_size, doc="Training mini-batch size.")
@@ -94,8 +94,7 @@ class Network:
         for layer in self.layers:
             layer.reset(x.shape[0])
         for t in range(self.T):
-            s = enc.step(t)
-            constant = enc.constant
+            s, constant = enc.step(t), enc.constant
             for layer in self.layers:
                 s = layer.step(s, constant=constant)
                 constant = False
@@ -119,19 +118,20 @@ class Network:
         return self.rule.updates(self.layers, self.loss.error(r, target)), self.loss.value(r, target)
 
     def train_step(self, x, y, lr: float, gen=None) -> float:
-        """One mini-batch: forward, error phase, update. Returns the batch loss."""
+        """One mini-batch: forward, error phase, update (and, with ``threshold_adaptation``, each
+        hidden cell's threshold moves by :func:`~microcircuit.neurons.adapt_threshold`). Returns the loss."""
         ups, loss = self.updates(x, y, gen)
         # one host sync per step: the loss plus 0 * every potential (a NaN or inf in any
         # weight reaches the potentials, and 0 * inf is NaN; finite ones leave the loss as is)
         loss = float(loss + sum(layer.v.sum() * 0 for layer in self.plastic_layers))
         if not math.isfinite(loss):
             raise DivergenceError(self._diverged("the loss or the membrane potentials became non-finite"))
-        params, steps = [], []
-        for layer, up in zip(self.layers, ups):
-            if up is not None:
-                params += layer.params
-                steps += list(up)
+        params = [p for layer, up in zip(self.layers, ups) if up is not None for p in layer.params]
+        steps = [step for up in ups if up is not None for step in up]
         self.optimizer.step(params, steps, lr)
+        for layer in self.plastic_layers[:-1] if self.config.threshold_adaptation else ():  # this batch's rates
+            adapt_threshold(layer.theta, layer.r, self.config.target_rate, self.config.threshold_adaptation,
+                            THRESHOLD_FLOOR * self.config.theta)
         return loss
 
     def _diverged(self, what: str) -> str:

@@ -10,6 +10,17 @@ Over ``T`` steps the firing rate is ``r = (1/T) sum_t s[t]`` and the *local gain
 ``g = (1/T) sum_t phi'(v[t])`` averages a surrogate derivative ``phi'`` of the spike
 nonlinearity around threshold, evaluated on the potential before reset. The gain is the
 soma's sensitivity to its input, known to the cell itself.
+
+Intrinsic plasticity (optional, :func:`adapt_threshold`): each cell ``i`` may carry its own
+threshold ``theta_i`` in place of the shared ``theta``, nudged after every training
+mini-batch towards a target firing rate ``rho``::
+
+    theta_i <- max(theta_i + eta_theta * (rbar_i - rho), theta_min)
+
+A cell that fires less than ``rho`` lowers its threshold (it becomes more excitable), one
+that fires more raises it. The functions below take such per-cell thresholds as ``theta``
+(an array that broadcasts against the potentials); ``None`` means the shared
+``params.theta``.
 """
 
 from __future__ import annotations
@@ -56,26 +67,30 @@ class LIFParameters:
         return math.exp(-1.0 / self.tau_m)
 
 
-def lif_step(v, current, params: LIFParameters):
+def lif_step(v, current, params: LIFParameters, theta=None):
     """One LIF time step. Returns ``(v_pre, spikes, v_next)``.
 
     ``v_pre = alpha * v + current`` is the potential before reset (the surrogate reads it),
     ``spikes = H(v_pre - theta)`` as 0/1 floats, ``v_next = v_pre - theta * spikes``.
+    ``theta``: per-cell thresholds (intrinsic plasticity), or ``None`` for ``params.theta``.
     """
+    theta = params.theta if theta is None else theta
     v_pre = v + current if params.alpha == 1.0 else params.alpha * v + current
-    spikes = (v_pre >= params.theta).astype(v_pre.dtype)
-    return v_pre, spikes, v_pre - params.theta * spikes
+    spikes = (v_pre >= theta).astype(v_pre.dtype)
+    return v_pre, spikes, v_pre - theta * spikes
 
 
-def surrogate_gain(v, params: LIFParameters):
+def surrogate_gain(v, params: LIFParameters, theta=None):
     """The surrogate derivative ``phi'(v)`` of the spike nonlinearity at potential ``v``.
 
     triangle:     ``phi'(v) = max(0, 1 - |v - theta| / width)``
     box:          ``phi'(v) = 1 if |v - theta| < width else 0``
     fast_sigmoid: ``phi'(v) = 1 / (1 + |v - theta| / width)^2``
+
+    ``theta``: per-cell thresholds, or ``None`` for ``params.theta``.
     """
     xp = backend.xp()
-    dist = xp.abs(v - params.theta)
+    dist = xp.abs(v - (params.theta if theta is None else theta))
     if params.surrogate == "triangle":
         return xp.maximum(0.0, 1.0 - dist / params.width).astype(v.dtype, copy=False)
     if params.surrogate == "box":
@@ -89,7 +104,7 @@ def surrogate_gain(v, params: LIFParameters):
 SURROGATE_CODES = {name: i for i, name in enumerate(SURROGATES)}
 
 
-def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scratch=None):
+def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scratch=None, theta=None):
     """One time step of a layer of somata, in place: what :func:`lif_step` and
     :func:`surrogate_gain` compute, without allocating.
 
@@ -99,26 +114,36 @@ def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scrat
     them (the tests check it). All arrays are C-contiguous and of one shape and dtype;
     ``scratch`` (the same) is optional working space. With the optional Numba kernels on
     (:func:`microcircuit.backend.kernel`) the whole step is one loop over the cells.
+
+    ``theta``: per-cell thresholds of shape ``(units,)`` (dense) or ``(channels, 1, 1)``
+    (conv: one per feature map), or ``None`` for the shared ``params.theta``. Those take
+    their own kernel (:func:`_lif_kernel_cells`); the shared-threshold path is untouched.
     """
     xp = backend.xp()
-    fused = backend.kernel(_lif_kernel)
+    fused = backend.kernel(_lif_kernel if theta is None else _lif_kernel_cells)
     if (fused is not None and v.flags.c_contiguous and current.flags.c_contiguous and count.flags.c_contiguous
             and gain.flags.c_contiguous and spikes.flags.c_contiguous):
-        fused(v.reshape(-1), current.reshape(-1), count.reshape(-1), gain.reshape(-1), spikes.reshape(-1),
-              *_kernel_scalars(params, v.dtype))
+        flat = (v.reshape(-1), current.reshape(-1), count.reshape(-1), gain.reshape(-1), spikes.reshape(-1))
+        if theta is None:
+            fused(*flat, *_kernel_scalars(params, v.dtype))
+        else:  # the threshold of each cell of one sample (a conv layer's repeated over its map)
+            cells = xp.ascontiguousarray(xp.broadcast_to(theta, v.shape[1:]), dtype=v.dtype).reshape(-1)
+            alpha, _, width, inv_width, code = _kernel_scalars(params, v.dtype)
+            fused(*flat, cells, alpha, width, inv_width, code)
         return
     d = xp.empty_like(v) if scratch is None else scratch
-    _lif_numpy(v, current, count, gain, spikes, d, params, xp)
+    _lif_numpy(v, current, count, gain, spikes, d, params, xp, params.theta if theta is None else theta)
 
 
-def _lif_numpy(v, current, count, gain, spikes, d, params, xp):
-    """The NumPy body of :func:`lif_layer_step` (``d``: scratch of ``v``'s shape)."""
+def _lif_numpy(v, current, count, gain, spikes, d, params, xp, theta):
+    """The NumPy body of :func:`lif_layer_step` (``d``: scratch of ``v``'s shape; ``theta``:
+    the shared threshold or per-cell thresholds)."""
     if params.alpha != 1.0:
         v *= params.alpha
     v += current  # v_pre
-    spikes[...] = v >= params.theta  # s = H(v_pre - theta)
+    spikes[...] = v >= theta  # s = H(v_pre - theta)
     count += spikes
-    xp.subtract(v, params.theta, out=d)
+    xp.subtract(v, theta, out=d)
     xp.abs(d, out=d)  # |v_pre - theta|, then phi'(v_pre) as surrogate_gain computes it
     if params.surrogate == "triangle":
         d /= params.width
@@ -132,7 +157,7 @@ def _lif_numpy(v, current, count, gain, spikes, d, params, xp):
         d *= d
         xp.reciprocal(d, out=d)
     gain += d
-    xp.multiply(spikes, params.theta, out=d)
+    xp.multiply(spikes, theta, out=d)
     v -= d  # v_pre - theta * s: the soft reset
 
 
@@ -163,6 +188,59 @@ def _lif_kernel(v, current, count, gain, spikes, alpha, theta, width, inv_width,
         spikes[i] = s
         count[i] += s
         v[i] = x - theta * s
+
+
+def _lif_kernel_cells(v, current, count, gain, spikes, thetas, alpha, width, inv_width, surrogate):
+    """:func:`_lif_kernel` with a threshold per cell: ``thetas`` holds those of one sample's cells
+    and the flat arrays hold the samples one after another, so cell ``i`` of each reads ``thetas[i]``."""
+    m = thetas.size
+    for lo in range(0, v.size, m):  # a sample at a time, as views indexed from 0: the loop vectorises
+        v_, current_, count_, gain_, spikes_ = v[lo:lo + m], current[lo:lo + m], count[lo:lo + m], \
+            gain[lo:lo + m], spikes[lo:lo + m]
+        for i in range(m):
+            theta = thetas[i]
+            one, zero = theta / theta, theta - theta
+            x = alpha * v_[i] + current_[i]
+            a = abs(x - theta)
+            if surrogate == 0:
+                a = one - a / width
+                if a < zero:
+                    a = zero
+            elif surrogate == 1:
+                a = one if a < width else zero
+            else:
+                a = a * inv_width + one
+                a = one / (a * a)
+            gain_[i] += a
+            s = one if x >= theta else zero
+            spikes_[i] = s
+            count_[i] += s
+            v_[i] = x - theta * s
+
+
+THRESHOLD_FLOOR = 0.1
+"""``theta_min`` as a fraction of the initial threshold: an adapted threshold never falls
+below ``0.1 * theta``. It must stay above 0: at ``theta <= 0`` a cell fires at every step
+whatever its input (``v >= theta`` holds at rest) and the soft reset would *add* charge, so
+the cell would carry no information. A tenth lets a silent cell become ten times as
+excitable, enough for a rare weak input to reach threshold, while every cell stays a
+threshold unit. (No ceiling: a saturated cell's threshold may rise as far as it needs.)"""
+
+
+def adapt_threshold(theta, rates, target_rate: float, eta: float, theta_min: float):
+    """Intrinsic plasticity: one homeostatic step of per-cell thresholds, in place.
+
+        theta_i <- max(theta_i + eta * (rbar_i - target_rate), theta_min)
+
+    ``rates`` (batch, units) or (batch, channels, H, W) are the rates ``r`` of one mini-batch;
+    ``rbar_i`` is cell ``i``'s mean rate over the batch, and for a conv layer over the
+    positions of its feature map too (one threshold per channel, shared like its kernel).
+    ``theta`` has shape (units,) or (channels, 1, 1). Returns ``theta``.
+    """
+    xp = backend.xp()
+    rbar = rates.reshape(rates.shape[0], theta.shape[0], -1).mean(axis=(0, 2)).reshape(theta.shape)
+    theta += eta * (rbar - target_rate)
+    return xp.maximum(theta, theta_min, out=theta)
 
 
 def simulate(currents, params: LIFParameters = LIFParameters()):

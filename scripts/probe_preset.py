@@ -4,10 +4,13 @@
     python scripts/probe_preset.py cifar10-conv-cpu --rule bp --set weight_scale=1 lr=3e-3 lr_schedule=constant warmup=0.1
 
 Trains on the first ``--train`` images of the training set for ``--epochs`` epochs and
-after each prints the validation accuracy on the last ``--val`` training images (never the
-test set), and per plastic layer, input side first, over the last evaluation batch (up to
-1,000 validation images): the mean rate, the fraction of cells silent on every one of them,
-and the mean surrogate gain. A layer whose gain falls towards 0 has saturated or fallen
+after each prints the accuracy on the first ``--train-eval`` of those training images (so
+that underfitting shows: training against validation accuracy), the validation accuracy on
+the last ``--val`` training images (never the test set), and per plastic layer, input side
+first, over the last evaluation batch (up to 1,000 validation images): the mean rate, the
+fraction of cells silent on every one of them, and the mean surrogate gain; with
+``threshold_adaptation`` on, each hidden layer's mean firing threshold too (the output
+layer keeps the shared ``theta``). A layer whose gain falls towards 0 has saturated or fallen
 silent; no error reaches it any more. This is how the CIFAR-10 presets' ``weight_scale``
 was chosen (see ``docs/decisions.md``).
 """
@@ -39,6 +42,11 @@ def layer_stats(net):
     return rates, silent, gains
 
 
+def thresholds(net):
+    """Mean firing threshold per hidden plastic layer (per-cell thresholds, intrinsic plasticity)."""
+    return [float(layer.theta.mean()) for layer in net.plastic_layers if layer.theta is not None]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset")
@@ -46,6 +54,7 @@ def main():
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Network settings")
     parser.add_argument("--train", type=int, default=10000)
     parser.add_argument("--val", type=int, default=2000)
+    parser.add_argument("--train-eval", type=int, default=2000, help="training images evaluated after each epoch")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -64,12 +73,16 @@ def main():
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         loss = net.partial_fit(x, y)
+        n = min(args.train_eval, args.train)
+        train_acc = net.evaluate(x[:n], y[:n], batch_size=1000)["accuracy"]
         acc = net.evaluate(xv, yv, batch_size=1000)["accuracy"]  # the layers keep the last batch's rates and gains
         rates, silent, gains = layer_stats(net)
         fmt = lambda v: " ".join(f"{a:.3f}" for a in v)  # noqa: E731
-        print(f"epoch {epoch}: train loss {loss:.3f}, validation accuracy {100 * acc:.1f} %, "
-              f"{time.perf_counter() - start:.0f} s\n  rate {fmt(rates)}\n  silent {fmt(silent)}\n  gain {fmt(gains)}",
-              flush=True)
+        theta = thresholds(net)
+        shown = f"\n  threshold {fmt(theta)} (output: {net.config.theta:g})" if theta else ""
+        print(f"epoch {epoch}: train loss {loss:.3f}, accuracy on {n} training images {100 * train_acc:.1f} %, "
+              f"validation {100 * acc:.1f} %, {time.perf_counter() - start:.0f} s\n  rate {fmt(rates)}\n"
+              f"  silent {fmt(silent)}\n  gain {fmt(gains)}{shown}", flush=True)
 
 
 if __name__ == "__main__":

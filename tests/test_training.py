@@ -16,9 +16,12 @@ from microcircuit.config import is_dense
 KW = dict(layers=[16, 24, 4], rule="microcircuit", T=6, seed=1, lr=3e-3, encoding="bernoulli", surrogate="fast_sigmoid")
 
 
-def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
-    """Train 2 epochs, interrupt, resume to 4: same weights as a straight 4-epoch run."""
+@pytest.mark.parametrize("homeostasis", [{}, dict(threshold_adaptation=0.05, target_rate=0.2)], ids=["off", "on"])
+def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch, homeostasis):
+    """Train 2 epochs, interrupt, resume to 4: same weights (and, with intrinsic plasticity on,
+    the same thresholds) as a straight 4-epoch run."""
     x, y = toy(256)
+    KW = {**globals()["KW"], **homeostasis}
     straight = training.run((x, y), (x, y), tmp_path / "a", epochs=4, quiet=True, **KW)
 
     real = Network.partial_fit
@@ -42,6 +45,10 @@ def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert a.epoch_ == b.epoch_ == 4
     for la, lb in zip(a.plastic_layers, b.plastic_layers):
         np.testing.assert_array_equal(backend.to_numpy(la.W), backend.to_numpy(lb.W))
+        assert (la.theta is None) == (lb.theta is None)
+        if la.theta is not None:
+            np.testing.assert_array_equal(backend.to_numpy(la.theta), backend.to_numpy(lb.theta))
+    assert (a.plastic_layers[0].theta is None) == (not homeostasis)
     assert [r["test_accuracy"] for r in straight["epochs"]] == [r["test_accuracy"] for r in resumed["epochs"]]
     # each call that trained is a segment with its own provenance; the first call's stays on top
     segments = [(s["from_epoch"], s["to_epoch"]) for s in resumed["segments"]]
