@@ -21,10 +21,12 @@ names what their provenance says differs. These functions work on the run dicts 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 from . import stats
+from .config import NetworkConfig
 from .rules import REGISTRY
 
 DONE = "done"
@@ -149,9 +151,11 @@ def provenance_differences(a: dict, b: dict) -> list[str]:
         if va and vb and va != vb:
             out.append(f"{key} {'/'.join(va)} vs {'/'.join(vb)}")
     ca, cb = a.get("config") or {}, b.get("config") or {}
-    for key in sorted((set(ca) | set(cb)) - set(RULE_OPTIONS)):
-        if ca.get(key) != cb.get(key):
-            out.append(f"setting {key} {ca.get(key)!r} vs {cb.get(key)!r}")
+    default = {f.name: f.default for f in dataclasses.fields(NetworkConfig)}  # a run made before a setting
+    for key in sorted((set(ca) | set(cb)) - set(RULE_OPTIONS)):              # existed ran with its default
+        va, vb = ca.get(key, default.get(key)), cb.get(key, default.get(key))
+        if va != vb:
+            out.append(f"setting {key} {va!r} vs {vb!r}")
     return out
 
 

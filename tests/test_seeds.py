@@ -165,6 +165,14 @@ def test_compare_logs_treats_nan_as_equal_and_ignores_only_seconds():
     assert seeds.compare_logs(a, c)["first_difference"] == (1, "extra", None, 0)
 
 
+def test_a_setting_absent_from_an_older_log_counts_as_its_default():
+    old = {"config": {"T": 8}, "provenance": {}}  # written before threshold_adaptation existed
+    new = {"config": {"T": 8, "threshold_adaptation": 0.0, "target_rate": 0.1}, "provenance": {}}
+    assert seeds.provenance_differences(old, new) == []
+    on = {"config": {"T": 8, "threshold_adaptation": 0.01}, "provenance": {}}
+    assert seeds.provenance_differences(old, on) == ["setting threshold_adaptation 0.0 vs 0.01"]
+
+
 def test_report_markdown_shows_spread_gaps_and_equivalence(three_seeds, tmp_path):
     from microcircuit.cli import main
 
