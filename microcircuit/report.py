@@ -216,8 +216,8 @@ def _pct(v):
     return f"{100 * v:.2f}"
 
 
-def _num(digits):
-    return lambda v: f"{v:.{digits}f}"
+def _num(digits, scale=1):
+    return lambda v: f"{scale * v:.{digits}f}"
 
 
 def _duration(seconds):
@@ -514,8 +514,9 @@ def bench_table(results=None, rules=RULES) -> Table:
     Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``,
     ``batch_size``, ``layers`` (the network: dense sizes or a preset's name),
     ``samples_per_s``, ``speed_vs_bp`` (throughput relative to BP in the same file at the same
-    T, batch size and network; ``None`` without a BP row), ``peak_array_mb``, ``peak_rss_mb``.
-    Ordered by file, T, then rule.
+    T, batch size and network; ``None`` without a BP row), ``x_bptt``, ``gemm_bound`` and ``jit``
+    (see :mod:`microcircuit.bench`), ``peak_array_mb``, ``peak_rss_mb`` (``None``: not measured),
+    by file, T, then rule.
     """
     res = as_results(results)
     rows = []
@@ -525,20 +526,22 @@ def bench_table(results=None, rules=RULES) -> Table:
               for r in entries if r["rule"] == "bp"}
         entries.sort(key=lambda r: (r.get("T") or 0, _order(tuple(rules))(r["rule"])))
         for r in entries:
-            base = bp.get((r.get("T"), r.get("batch_size"), _network(r)))
-            sps = r.get("samples_per_s")
+            base, sps = bp.get((r.get("T"), r.get("batch_size"), _network(r))), r.get("samples_per_s")
             rows.append({
                 "source": doc["name"], "machine": doc["provenance"].get("machine"),
                 "backend": r.get("backend"), "dtype": r.get("dtype"), "rule": r["rule"], "T": r.get("T"),
                 "batch_size": r.get("batch_size"), "layers": _network(r),
                 "samples_per_s": sps,
                 "speed_vs_bp": round(sps / base, 3) if base and sps is not None else None,
+                "x_bptt": r.get("x_bptt"), "gemm_bound": r.get("gemm_bound"), "jit": r.get("jit"),
                 "peak_array_mb": r.get("peak_array_mb"), "peak_rss_mb": r.get("peak_rss_mb"),
             })
     columns = [
         ("source", "file", str), ("backend", "backend", str), ("rule", "rule", _rules.label), ("T", "T", str),
         ("batch_size", "batch", str), ("layers", "network", str), ("samples_per_s", "samples/s", _num(0)),
-        ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("peak_array_mb", "peak arrays (MB)", _num(1)),
+        ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("x_bptt", "x BPTT (CPU s)", lambda v: f"{v:.2f}x"),
+        ("gemm_bound", "GEMM bound (%)", _num(0, 100)), ("jit", "Numba", {True: "on", False: "off"}.get),
+        ("peak_array_mb", "peak arrays (MB)", _num(1)),
         ("peak_rss_mb", "peak RSS (MB)", _num(0)),
     ]
     return Table(rows, columns, title="Training speed and memory")

@@ -164,7 +164,17 @@ def test_bench_table_relative_speed_and_order(results_root):
     assert [(r["T"], r["rule"]) for r in rows] == [(8, "bp"), (8, "microcircuit"), (16, "bp"), (16, "fa")]
     assert rows[1]["speed_vs_bp"] == 0.5 and rows[3]["speed_vs_bp"] == 0.5 and rows[0]["speed_vs_bp"] == 1.0
     assert rows[0]["layers"] == "784-800-10"
-    assert "| cpu | numpy | microcircuit | 8 | 64 | 784-800-10 | 500 | 0.50x | 10.0 | 200 |" in rows.markdown()
+    assert "| cpu | numpy | microcircuit | 8 | 64 | 784-800-10 | 500 | 0.50x | — | — | — | 10.0 | 200 |" in rows.markdown()
+
+
+def test_bench_table_shows_the_bptt_ratio_gemm_bound_and_kernels(tmp_path):
+    root = tmp_path / "r"
+    write_bench(root, "cpu", [bench_entry("bp", 8, 1000.0),
+                              dict(bench_entry("microcircuit", 8, 900.0), x_bptt=4.5678, gemm_bound=0.543, jit=True)])
+    rows = report.bench_table(root)
+    mc = rows[1]
+    assert (mc["x_bptt"], mc["gemm_bound"], mc["jit"]) == (4.5678, 0.543, True) and rows[0]["x_bptt"] is None
+    assert "| 900 | 0.90x | 4.57x | 54 | on |" in rows.markdown()
 
 
 def test_bench_without_bp_has_no_ratio(tmp_path):
@@ -182,7 +192,7 @@ def test_bench_compares_each_network_with_its_own_bp(tmp_path):
     rows = report.bench_table(root)
     ratio = {(r["layers"], r["rule"]): r["speed_vs_bp"] for r in rows}
     assert ratio[("cifar10-conv-cpu", "microcircuit")] == 0.75 and ratio[("784-800-10", "microcircuit")] == 0.9
-    assert "| cifar10-conv-cpu | 150 | 0.75x |" in rows.markdown()
+    assert "| cifar10-conv-cpu | 150 | 0.75x | — |" in rows.markdown()
 
 
 def test_bench_plot_prefers_a_file_of_this_librarys_rules(tmp_path):
