@@ -99,6 +99,7 @@ def build_library_wheel(dest: Path) -> Path:
     for old in dest.glob(f"{LIBRARY}-*.whl"):
         old.unlink()
     had_build = (ROOT / "build").exists()
+    shutil.rmtree(ROOT / "build" / "lib", ignore_errors=True)  # setuptools would pack a stale copy of removed files
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     "-w", str(dest), str(ROOT)], check=True)  # setuptools from the lite extra: offline
     if not had_build:  # setuptools leaves build/ in the source tree

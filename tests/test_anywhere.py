@@ -194,9 +194,18 @@ def test_lite_site_builds_offline_and_lists_every_chapter_and_the_wheel(tmp_path
     if not set(mod.dependency_closure().items()) <= have:
         pytest.skip("dependency wheels not collected yet: run `make lite` once")
     out = tmp_path / "lite"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_lite.py"), "--offline", "--check",
-                           "--output", str(out)], capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "PIP_NO_INDEX": "1"})
+    had_build = (ROOT / "build").exists()
+    stale = ROOT / "build" / "lib" / "microcircuit" / "_removed_module.py"  # left by an older build
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("raise ImportError\n")
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_lite.py"), "--offline", "--check",
+                               "--output", str(out)], capture_output=True, text=True, timeout=600,
+                              env={**__import__("os").environ, "PIP_NO_INDEX": "1"})
+    finally:
+        stale.unlink(missing_ok=True)
+        if not had_build:
+            __import__("shutil").rmtree(ROOT / "build", ignore_errors=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     listed = json.loads((out / "api" / "contents" / "chapters" / "all.json").read_text())
     assert sorted(c["name"] for c in listed["content"]) == [p.name for p in CHAPTERS]
@@ -204,7 +213,7 @@ def test_lite_site_builds_offline_and_lists_every_chapter_and_the_wheel(tmp_path
     assert {"microcircuit", "tqdm", "pooch", "ipywidgets"} <= set(index)
     (wheel,) = (out / "pypi").glob("microcircuit-*-py3-none-any.whl")
     names = __import__("zipfile").ZipFile(wheel).namelist()
-    assert "microcircuit/network.py" in names
+    assert "microcircuit/network.py" in names and "microcircuit/_removed_module.py" not in names
     config = json.loads((out / "jupyter-lite.json").read_text())["jupyter-config-data"]
     assert config["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]["pipliteUrls"]
 
