@@ -3,7 +3,7 @@
 and per CPU second) and peak RSS as JSON lines. `python -m microcircuit bench` runs the same
 baseline beside the rules when torch and snntorch are installed (optional, not dependencies).
 
-    python scripts/bench_bptt.py --T 8 16 32 --out data/results/bench/bptt-snntorch.json
+    python scripts/bench_bptt.py --T 8 16 32 --out bptt.json
     python scripts/bench_bptt.py --preset cifar10-conv-cpu --batches 10
 """
 
