@@ -306,7 +306,8 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
     for rule in rules:
         if rule != "bptt-snntorch":
             rule_settings(rule)  # an unknown name fails here, before any process starts
-    env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name)
+    env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name,
+               MICROCIRCUIT_JIT="1" if backend.jit_enabled() else "0")  # set_jit() reaches the processes too
     if bptt is None:
         bptt = backend.name() == "numpy" and has_bptt()
     results = []

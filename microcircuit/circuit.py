@@ -69,7 +69,7 @@ class ErrorCells:
         (:meth:`spike_trains` draws the steps themselves, for pictures). Of a pair driven by
         one potential (:meth:`from_drive`) at most one cell is active, so one draw serves both.
         """
-        scale = self._scale()
+        scale, T_e = self._scale(), int(T_e)  # a Python int: a NumPy integer would promote to float64
         fused = self._spiking_fused(T_e, gen, scale)
         if fused is not None:
             return fused

@@ -105,7 +105,7 @@ class NetworkConfig:
     surrogate: str = _setting("triangle", "the surrogate gain")
     width: float = _setting(1.0, "surrogate width")
     threshold_adaptation: float = _setting(0.0, "intrinsic plasticity: eta_theta, the hidden cells' threshold "
-                                                "step per mini-batch (0: off, one shared theta)")
+                                                "step per mini-batch (0: thresholds fixed)")
     target_rate: float = _setting(0.1, "intrinsic plasticity: rho, the firing rate each hidden cell's "
                                        "threshold steers it to, in (0, 1)")
     weight_scale: float = _setting(1.0, "initial weights: normal, std weight_scale / sqrt(fan_in)")

@@ -212,7 +212,9 @@ def run(
     (:func:`microcircuit.locks.lock_run`), and temporary files of writes killed earlier are
     removed. The checkpoint holds the log too, so a kill between writing the two loses
     nothing; an unreadable ``log.json`` is kept aside (``log.json.corrupt-...``) with a
-    warning and rebuilt from the checkpoint.
+    warning and rebuilt from the checkpoint. A resume whose checkpoint has trained epochs
+    that neither the log nor the checkpoint records is refused (``FileExistsError``): it
+    would leave a log with a gap.
 
     After each epoch the network is evaluated on the test set (``test_accuracy``,
     ``test_loss``) and, as it is evaluated there (no augmentation), on the first

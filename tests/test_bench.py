@@ -105,3 +105,16 @@ def test_bptt_baseline_trains_the_presets_network():
     r = bench.measure_bptt(T=2, batch_size=4, batches=1, warmup=1, preset="cifar10-conv-cpu")
     assert r["rule"] == "bptt-snntorch" and r["T"] == 2 and r["cpu_samples_per_s"] > 0
     assert r["layers"][1] == {"type": "Conv", "channels": 32, "kernel": 3, "stride": 1, "padding": 1}
+
+
+def test_set_jit_reaches_the_measuring_processes(tmp_path):
+    from microcircuit import backend
+
+    pytest.importorskip("numba")
+    kept = backend.jit_enabled()
+    try:
+        backend.set_jit(False)
+        (row,) = bench.run(rules=["microcircuit"], batches=1, batch_size=8, layers=[64, 16, 10], bptt=False)
+    finally:
+        backend.set_jit(kept)
+    assert row["jit"] is False  # recorded by the process that measured

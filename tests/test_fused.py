@@ -277,3 +277,13 @@ def test_conv_kernels_are_bit_identical_to_numpy(shape, spec):
         out.append([layer._patches(x).copy(), layer._im2col(x).copy(), layer.backward(e, layer.W),
                     layer.basal(x).copy(), *layer.hebbian(e, x)])
     assert all(backend.to_numpy(a).tobytes() == backend.to_numpy(b).tobytes() for a, b in zip(*out))
+
+
+@pytest.mark.parametrize("jit", JIT)
+def test_spiking_error_cells_keep_the_dtype_for_a_numpy_integer_T_e(jit):
+    from microcircuit.circuit import ErrorCells
+
+    backend.set_jit(jit)
+    pos = backend.asarray(np.array([[0.2, 0.0, 0.7]], np.float32))
+    cells = ErrorCells(pos, backend.asarray(np.zeros((1, 3), np.float32))).spiking(np.int64(8), backend.noise_generator(1))
+    assert cells.pos.dtype == cells.neg.dtype == np.float32
