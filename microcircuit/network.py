@@ -66,12 +66,13 @@ class Network:
         self.optimizer = make_optimizer(config.optimizer, config.momentum, config.weight_decay)
         self._train_rng = np.random.default_rng(seeds[2])
         self.epoch_, self.history_ = 0, []
-        for layer in self.plastic_layers[:-1] if config.threshold_adaptation else ():  # intrinsic plasticity
-            layer.theta = backend.xp().full_like(layer.b, config.theta)  # one per cell (per channel in conv)
+        for layer in self.adapting_layers:  # intrinsic plasticity: a threshold per cell (per channel in conv)
+            layer.theta = backend.xp().full_like(layer.b, config.theta)
 
     T = property(lambda self: self.config.T, doc="Time steps per sample.")
     batch_size = property(lambda self: self.config.batch_size, doc="Training mini-batch size.")
     epochs = property(lambda self: self.config.epochs, doc="Length of the learning-rate schedule (epochs).")
+    adapting_layers = property(lambda self: self.plastic_layers[:-1] if self.config.threshold_adaptation else [])
 
     def _check_x(self, x):
         return check_inputs(x, self.in_shape)
@@ -129,7 +130,7 @@ class Network:
         params = [p for layer, up in zip(self.layers, ups) if up is not None for p in layer.params]
         steps = [step for up in ups if up is not None for step in up]
         self.optimizer.step(params, steps, lr)
-        for layer in self.plastic_layers[:-1] if self.config.threshold_adaptation else ():  # this batch's rates
+        for layer in self.adapting_layers:  # by this batch's rates
             adapt_threshold(layer.theta, layer.r, self.config.target_rate, self.config.threshold_adaptation,
                             THRESHOLD_FLOOR * self.config.theta)
         return loss

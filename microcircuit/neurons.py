@@ -192,7 +192,9 @@ def _lif_kernel(v, current, count, gain, spikes, alpha, theta, width, inv_width,
 
 def _lif_kernel_cells(v, current, count, gain, spikes, thetas, alpha, width, inv_width, surrogate):
     """:func:`_lif_kernel` with a threshold per cell: ``thetas`` holds those of one sample's cells
-    and the flat arrays hold the samples one after another, so cell ``i`` of each reads ``thetas[i]``."""
+    and the flat arrays hold the samples one after another, so cell ``i`` of each reads ``thetas[i]``.
+    Its loop body repeats :func:`_lif_kernel`'s: a compiled kernel cannot call a plain Python
+    helper, and compiling one here would import Numba with this module (Pyodide has none)."""
     m = thetas.size
     for lo in range(0, v.size, m):  # a sample at a time, as views indexed from 0: the loop vectorises
         v_, current_, count_, gain_, spikes_ = v[lo:lo + m], current[lo:lo + m], count[lo:lo + m], \
