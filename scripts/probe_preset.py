@@ -44,7 +44,7 @@ def layer_stats(net):
 
 def thresholds(net):
     """Mean firing threshold per hidden plastic layer (per-cell thresholds, intrinsic plasticity)."""
-    return [float(layer.theta.mean()) for layer in net.plastic_layers if layer.theta is not None]
+    return [float(layer.theta.mean()) for layer in net.adapting_layers]
 
 
 def main():
