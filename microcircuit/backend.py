@@ -22,6 +22,11 @@ fast-math), and the binomial counts come from Numba's port of NumPy's sampler on
 stream, so results are bit-identical, and the NumPy code stays the reference that the tests
 hold them against. ``MICROCIRCUIT_JIT=0`` or
 ``set_jit(False)`` switches them off; where Numba cannot be imported (Pyodide) they are off.
+
+On the CuPy backend the same switch fuses the LIF step and Adam into CuPy's own
+``ElementwiseKernel``s (:func:`cuda_kernel`): one kernel launch instead of a dozen, each
+element computed by the same IEEE operations in the same order as the CuPy code they replace
+(compiled with ``--fmad=false``, so no multiply-add is contracted), hence bit-identical to it.
 """
 
 from __future__ import annotations
@@ -80,16 +85,21 @@ def _ensure() -> None:
 
 
 def set_jit(enabled: bool) -> None:
-    """Use (``True``) or skip (``False``) the optional Numba kernels on the NumPy backend."""
+    """Use (``True``) or skip (``False``) the fused kernels: Numba's on NumPy (where installed), CuPy's on CuPy."""
     _state["jit"] = bool(enabled)
+
+
+def _switched_on() -> bool:
+    """The kernels' switch: ``set_jit``, else ``MICROCIRCUIT_JIT`` (on unless 0/false/no/off)."""
+    _ensure()
+    if _state["jit"] is None:
+        _state["jit"] = os.environ.get("MICROCIRCUIT_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
+    return _state["jit"]
 
 
 def jit_enabled() -> bool:
     """True when the Numba kernels run: NumPy backend, Numba importable, not switched off."""
-    _ensure()
-    if _state["jit"] is None:
-        _state["jit"] = os.environ.get("MICROCIRCUIT_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
-    if not _state["jit"] or _state["name"] != "numpy":
+    if not _switched_on() or _state["name"] != "numpy":
         return False
     if "numba" not in _kernels:
         try:
@@ -117,6 +127,35 @@ def kernel(fn):
         except RuntimeError:  # no writable cache folder: compile in each process instead
             compiled = njit(error_model="numpy", nogil=True)(fn)
         _kernels[fn] = compiled
+    return compiled
+
+
+def cuda_kernels_enabled() -> bool:
+    """True when the fused CuPy kernels run: CuPy backend, not switched off (``set_jit``)."""
+    return _switched_on() and _state["name"] == "cupy"
+
+
+def kernels_enabled() -> bool:
+    """True when fused kernels replace the plain array code: Numba's on NumPy, CuPy's on CuPy."""
+    return jit_enabled() or cuda_kernels_enabled()
+
+
+def cuda_kernel(spec):
+    """The CuPy ``ElementwiseKernel`` of ``spec = (in_params, out_params, body, name)``, compiled
+    once per process (CuPy keeps the binary on disk too), or ``None`` when the CuPy kernels are
+    off (:func:`cuda_kernels_enabled`): the caller then runs its array code.
+
+    Compiled with ``--fmad=false``: ``a * b + c`` stays a rounded product and a rounded sum,
+    as in the array code, instead of one fused multiply-add.
+    """
+    if not cuda_kernels_enabled():
+        return None
+    compiled = _kernels.get(spec)
+    if compiled is None:
+        in_params, out_params, body, kernel_name = spec
+        compiled = _state["module"].ElementwiseKernel(in_params, out_params, body, kernel_name,
+                                                      options=("--fmad=false",))
+        _kernels[spec] = compiled
     return compiled
 
 

@@ -128,7 +128,7 @@ def measure(rule: str, T: int | None = None, batch_size: int | None = None, batc
         "layers": net.config.to_dict()["layers"],
         "backend": backend.name(),
         "dtype": backend.dtype().name,
-        "jit": backend.jit_enabled(),
+        "jit": backend.kernels_enabled(),
         "samples_per_s": round(batches * batch_size / seconds, 1),
         "cpu_samples_per_s": round(batches * batch_size / cpu_seconds, 1),
         "gemm_bound": None if bound is None else round(bound / (cpu_seconds / batches), 3),
@@ -307,7 +307,7 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
         if rule != "bptt-snntorch":
             rule_settings(rule)  # an unknown name fails here, before any process starts
     env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name,
-               MICROCIRCUIT_JIT="1" if backend.jit_enabled() else "0")  # set_jit() reaches the processes too
+               MICROCIRCUIT_JIT="1" if backend.kernels_enabled() else "0")  # set_jit() reaches the processes too
     if bptt is None:
         bptt = backend.name() == "numpy" and has_bptt()
     results = []
@@ -328,7 +328,7 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     add_ratios(results)
     if out:
-        doc = {"provenance": dict(provenance(seed=0), jit=backend.jit_enabled()), "results": results}
+        doc = {"provenance": dict(provenance(seed=0), jit=backend.kernels_enabled()), "results": results}
         write_atomic(out, json.dumps(doc, indent=1))
     return results
 
@@ -356,7 +356,8 @@ def summary(results: list[dict]) -> list[str]:
         if rate is None:
             continue
         kernels = {True: "on", False: "off"}.get(rate.get("jit"), "?")
-        parts = [f"microcircuit (rate), T={T}, Numba kernels {kernels}:"]
+        which = "CuPy" if rate.get("backend") == "cupy" else "Numba"
+        parts = [f"microcircuit (rate), T={T}, {which} kernels {kernels}:"]
         if rate.get("x_bptt") is not None:
             parts.append(f"{rate['x_bptt']:.2f}x BPTT per CPU s,")
         elif not has_bptt():

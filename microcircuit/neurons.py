@@ -120,6 +120,12 @@ def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scrat
     their own kernel (:func:`_lif_kernel_cells`); the shared-threshold path is untouched.
     """
     xp = backend.xp()
+    on_gpu = backend.cuda_kernel(_lif_cuda(params.surrogate))
+    if on_gpu is not None:  # CuPy: one launch; per-cell thresholds broadcast over the batch (and the map)
+        alpha, shared, width, inv_width, _ = _kernel_scalars(params, v.dtype)
+        on_gpu(current, shared if theta is None else theta.astype(v.dtype, copy=False), alpha, width, inv_width,
+               v, count, gain, spikes)
+        return
     fused = backend.kernel(_lif_kernel if theta is None else _lif_kernel_cells)
     if (fused is not None and v.flags.c_contiguous and current.flags.c_contiguous and count.flags.c_contiguous
             and gain.flags.c_contiguous and spikes.flags.c_contiguous):
@@ -166,6 +172,26 @@ def _kernel_scalars(params: LIFParameters, dtype):
     """The kernel's scalar arguments, in the arrays' dtype (computed once per parameter set)."""
     dt = dtype.type
     return dt(params.alpha), dt(params.theta), dt(params.width), dt(1.0 / params.width), SURROGATE_CODES[params.surrogate]
+
+
+_SURROGATE_CUDA = {  # phi'(v_pre) from a = |v_pre - theta|, as _lif_kernel computes it
+    "triangle": "a = one - a / width; if (a < zero) a = zero;",
+    "box": "a = a < width ? one : zero;",
+    "fast_sigmoid": "a = a * inv_width + one; a = one / (a * a);",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _lif_cuda(surrogate: str) -> tuple:
+    """The CuPy kernel of :func:`lif_layer_step` (``backend.cuda_kernel``): :func:`_lif_kernel`'s
+    loop body for one cell. ``theta`` is the shared threshold or an array of per-cell thresholds
+    that broadcasts against ``v``. (``a < 0 ? -a : a`` may leave -0 where ``abs`` gives +0; the
+    surrogates below give the same value for both.)"""
+    body = ("const T one = 1, zero = 0; T x = alpha * v + current; T a = x - theta; if (a < zero) a = -a; "
+            + _SURROGATE_CUDA[surrogate]
+            + " gain += a; T s = x >= theta ? one : zero; spikes = s; count += s; v = x - theta * s;")
+    return ("T current, T theta, T alpha, T width, T inv_width", "T v, T count, T gain, T spikes", body,
+            f"microcircuit_lif_{surrogate}")
 
 
 def _lif_kernel(v, current, count, gain, spikes, alpha, theta, width, inv_width, surrogate):

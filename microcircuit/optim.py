@@ -85,7 +85,13 @@ class Adam:
         step = lr * math.sqrt(c2) / c1
         eps = self.eps * math.sqrt(c2)
         fused = backend.kernel(_adam_kernel)
+        on_gpu = backend.cuda_kernel(_ADAM_CUDA)
         for p, u, m, v, tmp in zip(params, updates, self.m, self.v, self._scratch):
+            if on_gpu is not None and u.dtype == p.dtype:
+                dt = p.dtype.type
+                on_gpu(u, dt(self.beta1), dt(1 - self.beta1), dt(self.beta2), dt(1 - self.beta2), dt(eps), dt(step),
+                       dt(lr * self.weight_decay), p, m, v)
+                continue
             if fused is not None and all(a.flags.c_contiguous and a.dtype == p.dtype for a in (p, u, m, v)):
                 dt = p.dtype.type
                 fused(p.reshape(-1), u.reshape(-1), m.reshape(-1), v.reshape(-1), dt(self.beta1), dt(1 - self.beta1),
@@ -133,6 +139,15 @@ def _adam_kernel(p, u, m, v, beta1, one_minus_beta1, beta2, one_minus_beta2, eps
         if decay != 0:
             pi = pi - decay * pi
         p[i] = pi
+
+
+_ADAM_CUDA = (
+    "T u, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T step, T decay", "T p, T m, T v",
+    "T mi = m * beta1 - u * one_minus_beta1; T vi = v * beta2 + (u * u) * one_minus_beta2; m = mi; v = vi; "
+    "T pi = p - mi / (sqrt(vi) + eps) * step; if (decay != (T)0) pi = pi - decay * pi; p = pi;",
+    "microcircuit_adam",
+)
+"""The CuPy kernel of :meth:`Adam.step` (``backend.cuda_kernel``): :func:`_adam_kernel`'s loop body."""
 
 
 def make_optimizer(name: str, momentum: float = 0.9, weight_decay: float = 0.0):

@@ -37,6 +37,11 @@ PRESETS = {
         _CONV, dataset="cifar10", epochs=30, weight_scale=2.0, warmup=0.05, flip=True,
         layers=[[3, 32, 32], _conv(32), _POOL, _conv(64), _POOL, _conv(128), _POOL, 256, 10],
     ),
+    # the CPU preset's network twice as wide, at T=8: the probes in docs/decisions.md ("CIFAR-10 underfitting")
+    "cifar10-conv-wide": dict(
+        _CONV, dataset="cifar10", epochs=30, T=8, weight_scale=2.0, warmup=0.05, flip=True,
+        layers=[[3, 32, 32], _conv(64), _POOL, _conv(128), _POOL, _conv(256), _POOL, 256, 10],
+    ),
     "cifar10-conv-gpu": dict(
         _CONV, dataset="cifar10", epochs=60, T=6, weight_scale=2.0, warmup=0.05, flip=True,
         layers=[[3, 32, 32], _conv(64), _conv(64), _POOL, _conv(128), _conv(128), _POOL, _conv(256), _POOL, 512, 10],

@@ -57,6 +57,8 @@ def main():
     parser.add_argument("--train-eval", type=int, default=2000, help="training images evaluated after each epoch")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the dataset's count and checksum check (a subset, e.g. carried to a GPU machine)")
     args = parser.parse_args()
 
     dataset, _, settings = presets.run_settings(args.preset, args.rule, seed=args.seed)
@@ -64,7 +66,7 @@ def main():
         key, _, text = item.partition("=")
         settings[key] = _value(text)
     flatten = is_dense(settings["layers"])
-    x, y = data.load_dataset(dataset, "train", flatten=flatten)
+    x, y = data.load_dataset(dataset, "train", flatten=flatten, verify=not args.no_verify)
     if args.train + args.val > x.shape[0]:
         raise SystemExit(f"--train + --val must be at most {x.shape[0]}")
     xv, yv = x[-args.val:], y[-args.val:]

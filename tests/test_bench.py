@@ -58,7 +58,7 @@ def test_run_passes_the_preset_to_each_process_and_writes_json(tmp_path):
     from microcircuit import backend
 
     ours = next(r for r in results if r["rule"] == "microcircuit")  # (BPTT's comes first where torch is installed)
-    assert doc["provenance"]["jit"] == ours["jit"] == backend.jit_enabled()  # were the Numba kernels on
+    assert doc["provenance"]["jit"] == ours["jit"] == backend.kernels_enabled()  # were the fused kernels on
 
 
 def test_summary_gives_the_headline_ratios():

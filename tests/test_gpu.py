@@ -1,0 +1,150 @@
+"""The CuPy backend computes what the NumPy backend computes (run where a CUDA device is).
+
+Two kinds of check, as for the Numba kernels (``test_fused.py``):
+
+- the fused CuPy kernels (``backend.cuda_kernel``: the LIF step, Adam) against the CuPy array
+  code they replace and against the reference functions: the same IEEE operations in the same
+  order, compiled without multiply-add contraction, so bit-identical;
+- whole networks on CuPy against NumPy: the matrix products round differently on the two
+  (cuBLAS and OpenBLAS sum in other orders), so within float32 rounding, and a spike count can
+  differ where a potential lies within an ulp of the threshold.
+
+Skipped where CuPy or a CUDA device is missing (``scripts/gpu_check.sh`` runs them on a GPU).
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from microcircuit import Network, backend
+from microcircuit.neurons import LIFParameters, lif_layer_step, lif_step, surrogate_gain
+from microcircuit.optim import Adam
+
+pytestmark = [pytest.mark.gpu,
+              pytest.mark.skipif(not backend.is_cupy_available(), reason="needs CuPy and a CUDA device")]
+
+CONV = [(3, 16, 16), {"type": "Conv", "channels": 4}, {"type": "Pool", "size": 2}, {"type": "Conv", "channels": 6},
+        {"type": "Pool", "size": 2}, 12, 10]
+
+
+@pytest.fixture(autouse=True)
+def on_cupy():
+    jit, dtype = backend._state["jit"], backend.dtype()
+    backend.set_backend("cupy")
+    yield
+    backend.set_backend("numpy")
+    backend._state["jit"] = jit
+    backend.set_dtype(dtype)
+
+
+def same(a, b):
+    return np.array_equal(backend.to_numpy(a), backend.to_numpy(b), equal_nan=True)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("surrogate", ["triangle", "box", "fast_sigmoid"])
+@pytest.mark.parametrize("tau_m, width", [(math.inf, 1.0), (5.0, 0.3)])
+def test_cuda_lif_step_is_bit_identical_to_lif_step_and_surrogate_gain(jit, dtype, surrogate, tau_m, width):
+    backend.set_jit(jit)
+    backend.set_dtype(dtype)
+    assert backend.cuda_kernels_enabled() is jit
+    p = LIFParameters(tau_m=tau_m, theta=0.7, surrogate=surrogate, width=width)
+    base = backend.asarray(np.random.default_rng(1).normal(0.4, 0.6, size=(5, 33, 7)))
+    v_ref = backend.xp().zeros(base.shape, dtype=base.dtype)
+    count_ref, gain_ref = v_ref.copy(), v_ref.copy()
+    v, count, gain, spikes = v_ref.copy(), v_ref.copy(), v_ref.copy(), v_ref.copy()
+    for t in range(12):
+        current = base * (0.5 + t % 3)
+        v_pre, s_ref, v_ref = lif_step(v_ref, current, p)
+        count_ref += s_ref
+        gain_ref += surrogate_gain(v_pre, p)
+        lif_layer_step(v, current, count, gain, spikes, p)
+        assert same(v, v_ref) and same(spikes, s_ref) and same(count, count_ref) and same(gain, gain_ref), t
+    assert 0 < float(count.sum()) < 12 * count.size
+
+
+@pytest.mark.parametrize("shape, theta_shape", [((6, 20), (20,)), ((4, 3, 5, 5), (3, 1, 1))])
+def test_cuda_lif_step_with_per_cell_thresholds_is_the_array_code(shape, theta_shape):
+    rng = np.random.default_rng(2)
+    p = LIFParameters(tau_m=4.0, theta=1.0)
+    theta = backend.asarray(rng.uniform(0.2, 1.5, size=theta_shape))
+    currents = [backend.asarray(rng.normal(0.5, 0.7, size=shape)) for _ in range(6)]
+    out = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        v, count, gain, spikes = (backend.xp().zeros(shape, dtype=np.float32) for _ in range(4))
+        for c in currents:
+            lif_layer_step(v, c, count, gain, spikes, p, theta=theta)
+        out.append((v, count, gain))
+    assert all(same(a, b) for a, b in zip(*out))
+    assert 0 < float(out[0][1].sum()) < 6 * out[0][1].size
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_adam_kernel_is_bit_identical_to_cupy_adam(dtype):
+    backend.set_dtype(dtype)
+    rng = np.random.default_rng(3)
+    p0 = [backend.asarray(rng.normal(size=s)) for s in [(50, 20), (50,), (3, 4, 5, 5)]]
+    states = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        opt, ps = Adam(weight_decay=1e-3), [p.copy() for p in p0]
+        for k in range(5):
+            opt.step(ps, [backend.asarray(np.random.default_rng(k).normal(size=p.shape) * 1e-3) for p in ps], 3e-3)
+        states.append(ps + opt.m + opt.v)
+    assert all(same(a, b) for a, b in zip(*states))
+
+
+@pytest.mark.parametrize("rule, settings", [
+    ("microcircuit", {}), ("bp", {}), ("dfa", {}), ("microcircuit", {"mode": "spiking", "T_e": 8}),
+    ("microcircuit", {"layers": CONV}), ("bp", {"layers": CONV}),
+    ("microcircuit", {"threshold_adaptation": 0.05}),
+])
+def test_cuda_training_with_kernels_is_bit_identical_to_cupy_array_code(rule, settings):
+    """Whole training runs on CuPy (weights and Adam's moments) with the fused kernels on and off."""
+    settings = {"layers": [64, 48, 10], **settings}
+    n_in = int(np.prod(settings["layers"][0]))
+    rng = np.random.default_rng(5)
+    x, y = rng.random((96, n_in)), rng.integers(0, 10, size=96)
+    states = []
+    for jit in (False, True):
+        backend.set_jit(jit)
+        net = Network(rule=rule, T=4, batch_size=32, epochs=2, seed=0, **settings)
+        net.fit(x, y)
+        states.append([backend.to_numpy(a) for layer in net.plastic_layers for a in layer.params]
+                      + [backend.to_numpy(a) for a in net.optimizer.m + net.optimizer.v])
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(*states))
+
+
+@pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "scfa", "microcircuit"])
+@pytest.mark.parametrize("layers", [[64, 48, 10], CONV], ids=["mlp", "conv"])
+def test_cupy_updates_match_numpy(rule, layers):
+    """One mini-batch's weight updates of every rule, dense and conv, on both backends."""
+    shape = tuple(np.atleast_1d(layers[0]))
+    rng = np.random.default_rng(6)
+    x, y = rng.random((32, *shape)), rng.integers(0, 10, size=32)
+    out = {}
+    for name in ("numpy", "cupy"):
+        backend.set_backend(name)
+        net = Network(layers, rule=rule, T=8, seed=0)
+        ups, _ = net.updates(backend.asarray(x), backend.asarray(y))
+        out[name] = [backend.to_numpy(u[0]) for u in ups if u is not None]
+    for a, b in zip(out["numpy"], out["cupy"]):
+        assert a.shape == b.shape and np.abs(a).max() > 0
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=2e-3 * np.abs(a).max())
+
+
+def test_a_run_trained_on_cupy_predicts_the_same_on_numpy(tmp_path):
+    """A checkpoint written on the GPU loads on a CPU-only machine and predicts the same."""
+    rng = np.random.default_rng(7)
+    x, y = rng.random((256, 64)).astype(np.float32), rng.integers(0, 4, size=256)
+    net = Network([64, 32, 4], rule="microcircuit", T=8, epochs=2, batch_size=32, seed=0)
+    net.fit(x, y)
+    gpu = net.scores(x)[0]
+    net.save(tmp_path / "net.npz")
+    backend.set_backend("numpy")
+    cpu = Network.load(tmp_path / "net.npz").scores(x)[0]
+    assert np.mean(np.argmax(cpu, 1) == np.argmax(gpu, 1)) > 0.99
+    np.testing.assert_allclose(cpu, gpu, atol=1e-3)
