@@ -360,7 +360,7 @@ def summary(results: list[dict]) -> list[str]:
         parts = [f"microcircuit (rate), T={T}, {which} kernels {kernels}:"]
         if rate.get("x_bptt") is not None:
             parts.append(f"{rate['x_bptt']:.2f}x BPTT per CPU s,")
-        elif not has_bptt():
+        elif not has_bptt() and rate.get("backend") != "cupy":  # the BPTT baseline runs on a CPU only
             parts.append("x BPTT not measured (pip install 'microcircuit[bptt]' adds snnTorch),")
         if rate.get("gemm_bound") is not None:
             parts.append(f"GEMM bound {100 * rate['gemm_bound']:.0f} % of the step,")

@@ -79,6 +79,14 @@ def test_summary_says_how_to_get_the_bptt_baseline(monkeypatch):
                                      "(pip install 'microcircuit[bptt]' adds snnTorch), GEMM bound 50 % of the step"]
 
 
+def test_summary_of_a_gpu_run_names_cupys_kernels_and_no_bptt_hint(monkeypatch):
+    monkeypatch.setattr(bench, "has_bptt", lambda: False)
+    rows = [{"rule": "microcircuit", "T": 8, "cpu_samples_per_s": 4000.0, "gemm_bound": None, "jit": True,
+             "backend": "cupy"},
+            {"rule": "microcircuit-spiking", "T": 8, "cpu_samples_per_s": 3000.0, "jit": True, "backend": "cupy"}]
+    assert bench.summary(rows) == ["microcircuit (rate), T=8, CuPy kernels on: spiking/rate 0.75"]
+
+
 def test_gemm_bound_counts_the_products_a_step_cannot_avoid():
     from microcircuit import Network
 
