@@ -113,20 +113,21 @@ def lif_layer_step(v, current, count, gain, spikes, params: LIFParameters, scrat
     reference functions, operation for operation, so the results are bit-identical to
     them (the tests check it). All arrays are C-contiguous and of one shape and dtype;
     ``scratch`` (the same) is optional working space. With the optional Numba kernels on
-    (:func:`microcircuit.backend.kernel`) the whole step is one loop over the cells.
+    (:func:`microcircuit.backend.kernel`) the whole step is one loop over the cells; on CuPy,
+    with the same switch, one fused CuPy kernel (:func:`_lif_cuda`).
 
     ``theta``: per-cell thresholds of shape ``(units,)`` (dense) or ``(channels, 1, 1)``
     (conv: one per feature map), or ``None`` for the shared ``params.theta``. Those take
     their own kernel (:func:`_lif_kernel_cells`); the shared-threshold path is untouched.
     """
     xp = backend.xp()
-    on_gpu = backend.cuda_kernel(_lif_cuda(params.surrogate))
+    fused = backend.kernel(_lif_kernel if theta is None else _lif_kernel_cells)
+    on_gpu = None if fused is not None else backend.cuda_kernel(_lif_cuda(params.surrogate))
     if on_gpu is not None:  # CuPy: one launch; per-cell thresholds broadcast over the batch (and the map)
         alpha, shared, width, inv_width, _ = _kernel_scalars(params, v.dtype)
         on_gpu(current, shared if theta is None else theta.astype(v.dtype, copy=False), alpha, width, inv_width,
                v, count, gain, spikes)
         return
-    fused = backend.kernel(_lif_kernel if theta is None else _lif_kernel_cells)
     if (fused is not None and v.flags.c_contiguous and current.flags.c_contiguous and count.flags.c_contiguous
             and gain.flags.c_contiguous and spikes.flags.c_contiguous):
         flat = (v.reshape(-1), current.reshape(-1), count.reshape(-1), gain.reshape(-1), spikes.reshape(-1))
