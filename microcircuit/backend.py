@@ -131,7 +131,7 @@ def kernel(fn):
 
 
 def cuda_kernels_enabled() -> bool:
-    """True when the fused CuPy kernels run: CuPy backend, not switched off (``set_jit``)."""
+    """True when the fused CuPy kernels run: CuPy backend, not switched off (``set_jit``, ``MICROCIRCUIT_JIT``)."""
     return _switched_on() and _state["name"] == "cupy"
 
 

@@ -186,8 +186,8 @@ _SURROGATE_CUDA = {  # phi'(v_pre) from a = |v_pre - theta|, as _lif_kernel comp
 def _lif_cuda(surrogate: str) -> tuple:
     """The CuPy kernel of :func:`lif_layer_step` (``backend.cuda_kernel``): :func:`_lif_kernel`'s
     loop body for one cell. ``theta`` is the shared threshold or an array of per-cell thresholds
-    that broadcasts against ``v``. (``a < 0 ? -a : a`` may leave -0 where ``abs`` gives +0; the
-    surrogates below give the same value for both.)"""
+    that broadcasts against ``v``. (``a < 0 ? -a : a`` may leave -0, or a NaN's sign bit, where ``abs``
+    clears it; no surrogate below can tell the two apart.)"""
     body = ("const T one = 1, zero = 0; T x = alpha * v + current; T a = x - theta; if (a < zero) a = -a; "
             + _SURROGATE_CUDA[surrogate]
             + " gain += a; T s = x >= theta ? one : zero; spikes = s; count += s; v = x - theta * s;")

@@ -87,7 +87,7 @@ class Adam:
         fused = backend.kernel(_adam_kernel)
         on_gpu = backend.cuda_kernel(_ADAM_CUDA)
         for p, u, m, v, tmp in zip(params, updates, self.m, self.v, self._scratch):
-            if on_gpu is not None and u.dtype == p.dtype:
+            if on_gpu is not None and all(a.dtype == p.dtype for a in (u, m, v)):
                 dt = p.dtype.type
                 on_gpu(u, dt(self.beta1), dt(1 - self.beta1), dt(self.beta2), dt(1 - self.beta2), dt(eps), dt(step),
                        dt(lr * self.weight_decay), p, m, v)

@@ -9,14 +9,16 @@
 #   4. where CIFAR-10 is found (MICROCIRCUIT_DATA), the GPU preset's first epochs on it
 #      (GPU_EPOCHS, default 2; GPU_TRAIN images, default 10000; PROBE_FLAGS, e.g. --no-verify
 #      for a subset of the dataset).
-# Results land in $OUT (or /tmp/gpu_check) as JSON and text; copy them to data/results/bench/.
+# Results land in $OUT (or /tmp/gpu_check) as JSON and text; copy them to data/results/bench/ as
+# <machine>-<name>.json (e.g. h200-cupy-b64.json). Exits non-zero when a GPU test failed.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_check}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python3 -c "import cupy; print('cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())"
+python3 -c "import cupy; print('cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())" || exit 1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py tests/test_core.py 2>&1 | tee "$OUT/gpu_tests.txt"
+failed=$?  # the tests' status (pipefail): the script's own, at the end
 for B in 64 1024; do
   python3 -m microcircuit bench --backend numpy --batch-size $B --batches 40 --out "$OUT/bench-numpy-b$B.json"
   MICROCIRCUIT_JIT=0 python3 -m microcircuit bench --backend cupy --batch-size $B --batches 200 --out "$OUT/bench-cupy-nofuse-b$B.json"
@@ -48,3 +50,4 @@ if python3 -c "from microcircuit import data; import sys; sys.exit(not data.find
 else
   echo "CIFAR-10 not found (set MICROCIRCUIT_DATA): the GPU preset's epochs are skipped"
 fi
+exit $failed
