@@ -540,7 +540,7 @@ def bench_table(results=None, rules=RULES) -> Table:
         ("source", "file", str), ("backend", "backend", str), ("rule", "rule", _rules.label), ("T", "T", str),
         ("batch_size", "batch", str), ("layers", "network", str), ("samples_per_s", "samples/s", _num(0)),
         ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("x_bptt", "x BPTT (CPU s)", lambda v: f"{v:.2f}x"),
-        ("gemm_bound", "GEMM bound (%)", _num(0, 100)), ("jit", "Numba", {True: "on", False: "off"}.get),
+        ("gemm_bound", "GEMM bound (%)", _num(0, 100)), ("jit", "kernels", {True: "on", False: "off"}.get),
         ("peak_array_mb", "peak arrays (MB)", _num(1)),
         ("peak_rss_mb", "peak RSS (MB)", _num(0)),
     ]
