@@ -33,10 +33,11 @@ def write_run(root, dataset, preset, rule, accuracies, angles=None, status="done
     return folder
 
 
-def write_bench(root, name, results):
+def write_bench(root, name, results, blas_threads="1"):
     folder = root / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps({"provenance": {"machine": "x86_64 2 cpus"}, "results": results}))
+    provenance = {"machine": "x86_64 2 cpus", "blas_threads": blas_threads}
+    (folder / f"{name}.json").write_text(json.dumps({"provenance": provenance, "results": results}))
 
 
 def bench_entry(rule, T, sps):
@@ -175,6 +176,14 @@ def test_bench_table_shows_the_bptt_ratio_gemm_bound_and_kernels(tmp_path):
     mc = rows[1]
     assert (mc["x_bptt"], mc["gemm_bound"], mc["jit"]) == (4.5678, 0.543, True) and rows[0]["x_bptt"] is None
     assert "| 900 | 0.90x | 4.57x | 54 | on |" in rows.markdown()
+
+
+def test_bench_table_shows_no_gemm_bound_for_a_run_on_several_blas_threads(tmp_path):
+    root = tmp_path / "r"
+    write_bench(root, "many", [dict(bench_entry("microcircuit", 8, 900.0), gemm_bound=0.01, jit=True)], blas_threads=None)
+    write_bench(root, "one", [dict(bench_entry("microcircuit", 8, 900.0), gemm_bound=0.6, jit=True)])
+    rows = {r["source"]: r for r in report.bench_table(root)}
+    assert rows["many"]["gemm_bound"] is None and rows["one"]["gemm_bound"] == 0.6
 
 
 def test_bench_without_bp_has_no_ratio(tmp_path):
