@@ -346,9 +346,12 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def summary(results: list[dict]) -> list[str]:
+def summary(results: list[dict], one_thread: bool = True) -> list[str]:
     """The headline figures, per T: the microcircuit's (rate mode) speed over BPTT's and its
-    GEMM bound, and spiking mode's speed over rate mode's (both per CPU second)."""
+    GEMM bound, and spiking mode's speed over rate mode's (both per CPU second).
+
+    ``one_thread=False`` (a run on several BLAS threads, or on a GPU: CPU time then counts
+    spinning threads or waiting): no GEMM bound, and spiking/rate per second of wall time."""
     lines = []
     for T in sorted({r["T"] for r in results}):
         at = {r["rule"]: r for r in results if r["T"] == T}
@@ -362,10 +365,11 @@ def summary(results: list[dict]) -> list[str]:
             parts.append(f"{rate['x_bptt']:.2f}x BPTT per CPU s,")
         elif not has_bptt() and rate.get("backend") != "cupy":  # the BPTT baseline runs on a CPU only
             parts.append("x BPTT not measured (pip install 'microcircuit[bptt]' adds snnTorch),")
-        if rate.get("gemm_bound") is not None:
+        if rate.get("gemm_bound") is not None and one_thread:
             parts.append(f"GEMM bound {100 * rate['gemm_bound']:.0f} % of the step,")
         if spiking is not None:
-            parts.append(f"spiking/rate {spiking['cpu_samples_per_s'] / rate['cpu_samples_per_s']:.2f}")
+            per = "cpu_samples_per_s" if one_thread else "samples_per_s"
+            parts.append(f"spiking/rate {spiking[per] / rate[per]:.2f}")
         lines.append(" ".join(parts).rstrip(",:"))
     return lines
 

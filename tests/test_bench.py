@@ -87,6 +87,15 @@ def test_summary_of_a_gpu_run_names_cupys_kernels_and_no_bptt_hint(monkeypatch):
     assert bench.summary(rows) == ["microcircuit (rate), T=8, CuPy kernels on: spiking/rate 0.75"]
 
 
+def test_summary_of_a_multithreaded_run_gives_wall_time_ratios_and_no_gemm_bound():
+    rows = [{"rule": "microcircuit", "T": 8, "samples_per_s": 4000.0, "cpu_samples_per_s": 400.0, "gemm_bound": 0.01,
+             "jit": True, "x_bptt": 2.0},
+            {"rule": "microcircuit-spiking", "T": 8, "samples_per_s": 2000.0, "cpu_samples_per_s": 100.0, "jit": True}]
+    assert bench.summary(rows, one_thread=False) == ["microcircuit (rate), T=8, Numba kernels on: 2.00x BPTT per CPU s, "
+                                                     "spiking/rate 0.50"]
+    assert bench.summary(rows)[0].endswith("GEMM bound 1 % of the step, spiking/rate 0.25")
+
+
 def test_gemm_bound_counts_the_products_a_step_cannot_avoid():
     from microcircuit import Network
 
