@@ -511,12 +511,11 @@ def _network(r: dict):
 def bench_table(results=None, rules=RULES) -> Table:
     """Training throughput and peak memory from every ``bench/*.json``.
 
-    Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``,
-    ``batch_size``, ``layers`` (the network: dense sizes or a preset's name),
-    ``samples_per_s``, ``speed_vs_bp`` (throughput relative to BP in the same file at the same
-    T, batch size and network; ``None`` without a BP row), ``x_bptt``, ``gemm_bound`` (only where the
-    file was measured on one BLAS thread, ``OPENBLAS_NUM_THREADS=1``) and ``jit`` (see :mod:`microcircuit.bench`), ``peak_array_mb``, ``peak_rss_mb`` (``None``: not measured),
-    by file, T, then rule.
+    Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``, ``batch_size``,
+    ``layers`` (dense sizes or a preset's name), ``samples_per_s``, ``speed_vs_bp`` (throughput
+    relative to BP in the same file at the same T, batch size and network; ``None`` without a BP
+    row), ``x_bptt``, ``gemm_bound`` (files measured on one BLAS thread only) and ``jit`` (see
+    :mod:`microcircuit.bench`), ``peak_array_mb``, ``peak_rss_mb`` (``None``: not measured), by file, T, then rule.
     """
     res = as_results(results)
     rows = []
@@ -533,8 +532,7 @@ def bench_table(results=None, rules=RULES) -> Table:
                 "batch_size": r.get("batch_size"), "layers": _network(r),
                 "samples_per_s": sps,
                 "speed_vs_bp": round(sps / base, 3) if base and sps is not None else None,
-                "x_bptt": r.get("x_bptt"), "jit": r.get("jit"),
-                # a share of CPU time means something on one BLAS thread only (more threads spin and add to it)
+                "x_bptt": r.get("x_bptt"), "jit": r.get("jit"),  # gemm_bound: a share of one thread's CPU time
                 "gemm_bound": r.get("gemm_bound") if str(doc["provenance"].get("blas_threads")) == "1" else None,
                 "peak_array_mb": r.get("peak_array_mb"), "peak_rss_mb": r.get("peak_rss_mb"),
             })
