@@ -115,8 +115,7 @@ def load_results(root=None, seeds=None) -> Results:
 
     ``root`` defaults to :func:`results_dir`; ``seeds`` picks the seeds read (default: all).
     A log straight in ``<rule>/`` (the layout before seeds) is read as its seed. A folder that
-    does not exist gives empty :class:`Results`; unreadable files are listed in ``problems``
-    and skipped.
+    does not exist gives empty :class:`Results`; unreadable files are listed in ``problems`` and skipped.
     """
     root = Path(root) if root is not None else results_dir()
     res = Results(root=root)
@@ -354,9 +353,8 @@ def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> T
     ``gap_to_bp_pct`` its mean, ``gap_sd``, ``gap_n``, ``gap_seeds``, the 95 % t-interval
     ``gap_low``/``gap_high`` and ``gap_verdict``, a sentence by
     :func:`microcircuit.stats.gap_verdict`), ``wall_seconds`` (mean per run), ``backend``,
-    ``own_settings`` (:func:`microcircuit.presets.own_settings`), ``path``; ordered by
-    dataset (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA,
-    microcircuit).
+    ``own_settings`` (:func:`microcircuit.presets.own_settings`), ``path``; ordered by dataset
+    (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA, microcircuit).
     """
     res = as_results(results)
     rows = _add_gaps(_rows_by_pair(res, rules, expected, summary_row, datasets))
@@ -508,14 +506,19 @@ def _network(r: dict):
     return r.get("network") or "-".join(str(v) for v in r.get("layers") or ()) or None
 
 
+def one_blas_thread(provenance: dict) -> bool:
+    """Measured on one BLAS thread? Only then is a share of CPU time (the GEMM bound) meaningful."""
+    return str(provenance.get("blas_threads")) == "1"
+
+
 def bench_table(results=None, rules=RULES) -> Table:
     """Training throughput and peak memory from every ``bench/*.json``.
 
     Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``, ``batch_size``,
     ``layers`` (dense sizes or a preset's name), ``samples_per_s``, ``speed_vs_bp`` (throughput
     relative to BP in the same file at the same T, batch size and network; ``None`` without a BP
-    row), ``x_bptt``, ``gemm_bound`` (files measured on one BLAS thread only) and ``jit`` (see
-    :mod:`microcircuit.bench`), ``peak_array_mb``, ``peak_rss_mb`` (``None``: not measured), by file, T, then rule.
+    row), ``x_bptt``, ``gemm_bound`` (:func:`one_blas_thread` files only), ``jit`` (:mod:`microcircuit.bench`),
+    ``peak_array_mb``, ``peak_rss_mb`` (``None``: not measured), by file, T, then rule.
     """
     res = as_results(results)
     rows = []
@@ -529,11 +532,9 @@ def bench_table(results=None, rules=RULES) -> Table:
             rows.append({
                 "source": doc["name"], "machine": doc["provenance"].get("machine"),
                 "backend": r.get("backend"), "dtype": r.get("dtype"), "rule": r["rule"], "T": r.get("T"),
-                "batch_size": r.get("batch_size"), "layers": _network(r),
-                "samples_per_s": sps,
-                "speed_vs_bp": round(sps / base, 3) if base and sps is not None else None,
-                "x_bptt": r.get("x_bptt"), "jit": r.get("jit"),  # gemm_bound: a share of one thread's CPU time
-                "gemm_bound": r.get("gemm_bound") if str(doc["provenance"].get("blas_threads")) == "1" else None,
+                "batch_size": r.get("batch_size"), "layers": _network(r), "samples_per_s": sps,
+                "speed_vs_bp": round(sps / base, 3) if base and sps is not None else None, "x_bptt": r.get("x_bptt"),
+                "gemm_bound": r.get("gemm_bound") if one_blas_thread(doc["provenance"]) else None, "jit": r.get("jit"),
                 "peak_array_mb": r.get("peak_array_mb"), "peak_rss_mb": r.get("peak_rss_mb"),
             })
     columns = [
@@ -541,8 +542,7 @@ def bench_table(results=None, rules=RULES) -> Table:
         ("batch_size", "batch", str), ("layers", "network", str), ("samples_per_s", "samples/s", _num(0)),
         ("speed_vs_bp", "speed vs BP", lambda v: f"{v:.2f}x"), ("x_bptt", "x BPTT (CPU s)", lambda v: f"{v:.2f}x"),
         ("gemm_bound", "GEMM bound (%)", _num(0, 100)), ("jit", "kernels", {True: "on", False: "off"}.get),
-        ("peak_array_mb", "peak arrays (MB)", _num(1)),
-        ("peak_rss_mb", "peak RSS (MB)", _num(0)),
+        ("peak_array_mb", "peak arrays (MB)", _num(1)), ("peak_rss_mb", "peak RSS (MB)", _num(0)),
     ]
     return Table(rows, columns, title="Training speed and memory")
 

@@ -12,10 +12,17 @@ import math
 
 import numpy as np
 import pytest
+from kernel_checks import (
+    CONV,
+    adam_states_off_and_on,
+    check_lif_layer_step_against_reference,
+    same,
+    training_states_off_and_on,
+)
 
 from microcircuit import Network, backend
 from microcircuit.layers import PyramidalLayer
-from microcircuit.neurons import LIFParameters, lif_layer_step, lif_step, surrogate_gain
+from microcircuit.neurons import LIFParameters, lif_layer_step
 from microcircuit.optim import Adam
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -30,8 +37,6 @@ def restore_backend_settings():
     backend.set_dtype(dtype)
 
 
-def same(a, b):
-    return np.array_equal(backend.to_numpy(a), backend.to_numpy(b), equal_nan=True)
 
 
 @pytest.mark.parametrize("jit", JIT)
@@ -41,19 +46,7 @@ def same(a, b):
 def test_lif_layer_step_is_bit_identical_to_lif_step_and_surrogate_gain(jit, dtype, surrogate, tau_m, width):
     backend.set_jit(jit)
     backend.set_dtype(dtype)
-    p = LIFParameters(tau_m=tau_m, theta=0.7, surrogate=surrogate, width=width)
-    rng = np.random.default_rng(1)
-    base = backend.asarray(rng.normal(0.4, 0.6, size=(5, 33, 7)))
-    v_ref = backend.xp().zeros(base.shape, dtype=base.dtype)
-    count_ref, gain_ref = v_ref.copy(), v_ref.copy()
-    v, count, gain, spikes = v_ref.copy(), v_ref.copy(), v_ref.copy(), v_ref.copy()
-    for t in range(12):
-        current = base * (0.5 + t % 3)
-        v_pre, s_ref, v_ref = lif_step(v_ref, current, p)
-        count_ref += s_ref
-        gain_ref += surrogate_gain(v_pre, p)
-        lif_layer_step(v, current, count, gain, spikes, p)
-        assert same(v, v_ref) and same(spikes, s_ref) and same(count, count_ref) and same(gain, gain_ref), t
+    count = check_lif_layer_step_against_reference(LIFParameters(tau_m=tau_m, theta=0.7, surrogate=surrogate, width=width))
     assert 0 < float(count.sum()) < 12 * count.size  # some cells fired, not all at every step
 
 
@@ -100,15 +93,7 @@ def test_adam_matches_its_definition(jit, weight_decay):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_adam_kernel_is_bit_identical_to_numpy_adam(dtype):
     backend.set_dtype(dtype)
-    rng = np.random.default_rng(3)
-    p0 = [backend.asarray(rng.normal(size=s)) for s in [(50, 20), (50,), (3, 4, 5, 5)]]
-    states = []
-    for jit in (False, True):
-        backend.set_jit(jit)
-        opt, ps = Adam(weight_decay=1e-3), [p.copy() for p in p0]
-        for k in range(5):
-            opt.step(ps, [backend.asarray(np.random.default_rng(k).normal(size=p.shape) * 1e-3) for p in ps], 3e-3)
-        states.append(ps + opt.m + opt.v)
+    states = adam_states_off_and_on()
     assert all(same(a, b) for a, b in zip(*states))
 
 
@@ -124,8 +109,6 @@ def test_basal_current_is_the_matrix_product():
     np.testing.assert_allclose(out, x2.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-5, atol=1e-6)
 
 
-CONV = [(3, 16, 16), {"type": "Conv", "channels": 4}, {"type": "Pool", "size": 2}, {"type": "Conv", "channels": 6},
-        {"type": "Pool", "size": 2}, 12, 10]  # a 16x16 and an 8x8 map: both ways of computing the basal current
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
@@ -137,17 +120,7 @@ CONV = [(3, 16, 16), {"type": "Conv", "channels": 4}, {"type": "Pool", "size": 2
 ])
 def test_training_with_kernels_is_bit_identical_to_numpy(rule, settings):
     """Whole training runs (weights and Adam's moments) with every kernel on and with none."""
-    settings = {"layers": [64, 48, 10], **settings}
-    n_in = int(np.prod(settings["layers"][0]))
-    rng = np.random.default_rng(5)
-    x, y = rng.random((96, n_in)), rng.integers(0, 10, size=96)
-    states = []
-    for jit in (False, True):
-        backend.set_jit(jit)
-        net = Network(rule=rule, T=4, batch_size=32, epochs=2, seed=0, **settings)
-        net.fit(x, y)
-        states.append([backend.to_numpy(a) for layer in net.plastic_layers for a in layer.params]
-                      + [backend.to_numpy(a) for a in net.optimizer.m + net.optimizer.v])
+    states = training_states_off_and_on(rule, settings)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(*states))
 
 

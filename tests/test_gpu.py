@@ -16,16 +16,20 @@ import math
 
 import numpy as np
 import pytest
+from kernel_checks import (
+    CONV,
+    adam_states_off_and_on,
+    check_lif_layer_step_against_reference,
+    same,
+    training_states_off_and_on,
+)
 
 from microcircuit import Network, backend
-from microcircuit.neurons import LIFParameters, lif_layer_step, lif_step, surrogate_gain
-from microcircuit.optim import Adam
+from microcircuit.neurons import LIFParameters, lif_layer_step
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not backend.is_cupy_available(), reason="needs CuPy and a CUDA device")]
 
-CONV = [(3, 16, 16), {"type": "Conv", "channels": 4}, {"type": "Pool", "size": 2}, {"type": "Conv", "channels": 6},
-        {"type": "Pool", "size": 2}, 12, 10]
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +40,6 @@ def on_cupy():
     backend.set_backend("numpy")
     backend._state["jit"] = jit
     backend.set_dtype(dtype)
-
-
-def same(a, b):
-    return np.array_equal(backend.to_numpy(a), backend.to_numpy(b), equal_nan=True)
 
 
 @pytest.fixture
@@ -66,18 +66,7 @@ def test_cuda_lif_step_is_bit_identical_to_lif_step_and_surrogate_gain(jit, dtyp
     backend.set_jit(jit)
     backend.set_dtype(dtype)
     assert backend.cuda_kernels_enabled() is jit
-    p = LIFParameters(tau_m=tau_m, theta=0.7, surrogate=surrogate, width=width)
-    base = backend.asarray(np.random.default_rng(1).normal(0.4, 0.6, size=(5, 33, 7)))
-    v_ref = backend.xp().zeros(base.shape, dtype=base.dtype)
-    count_ref, gain_ref = v_ref.copy(), v_ref.copy()
-    v, count, gain, spikes = v_ref.copy(), v_ref.copy(), v_ref.copy(), v_ref.copy()
-    for t in range(12):
-        current = base * (0.5 + t % 3)
-        v_pre, s_ref, v_ref = lif_step(v_ref, current, p)
-        count_ref += s_ref
-        gain_ref += surrogate_gain(v_pre, p)
-        lif_layer_step(v, current, count, gain, spikes, p)
-        assert same(v, v_ref) and same(spikes, s_ref) and same(count, count_ref) and same(gain, gain_ref), t
+    count = check_lif_layer_step_against_reference(LIFParameters(tau_m=tau_m, theta=0.7, surrogate=surrogate, width=width))
     assert 0 < float(count.sum()) < 12 * count.size
     assert launched == ({f"microcircuit_lif_{surrogate}"} if jit else set())
 
@@ -104,15 +93,7 @@ def test_cuda_lif_step_with_per_cell_thresholds_is_the_array_code(shape, theta_s
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cuda_adam_kernel_is_bit_identical_to_cupy_adam(dtype, launched):
     backend.set_dtype(dtype)
-    rng = np.random.default_rng(3)
-    p0 = [backend.asarray(rng.normal(size=s)) for s in [(50, 20), (50,), (3, 4, 5, 5)]]
-    states = []
-    for jit in (False, True):
-        backend.set_jit(jit)
-        opt, ps = Adam(weight_decay=1e-3), [p.copy() for p in p0]
-        for k in range(5):
-            opt.step(ps, [backend.asarray(np.random.default_rng(k).normal(size=p.shape) * 1e-3) for p in ps], 3e-3)
-        states.append(ps + opt.m + opt.v)
+    states = adam_states_off_and_on()
     assert all(same(a, b) for a, b in zip(*states))
     assert launched == {"microcircuit_adam"}
 
@@ -124,17 +105,7 @@ def test_cuda_adam_kernel_is_bit_identical_to_cupy_adam(dtype, launched):
 ])
 def test_cuda_training_with_kernels_is_bit_identical_to_cupy_array_code(rule, settings, launched):
     """Whole training runs on CuPy (weights and Adam's moments) with the fused kernels on and off."""
-    settings = {"layers": [64, 48, 10], **settings}
-    n_in = int(np.prod(settings["layers"][0]))
-    rng = np.random.default_rng(5)
-    x, y = rng.random((96, n_in)), rng.integers(0, 10, size=96)
-    states = []
-    for jit in (False, True):
-        backend.set_jit(jit)
-        net = Network(rule=rule, T=4, batch_size=32, epochs=2, seed=0, **settings)
-        net.fit(x, y)
-        states.append([backend.to_numpy(a) for layer in net.plastic_layers for a in layer.params]
-                      + [backend.to_numpy(a) for a in net.optimizer.m + net.optimizer.v])
+    states = training_states_off_and_on(rule, settings)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(*states))
     assert {"microcircuit_adam", "microcircuit_lif_triangle"} <= launched  # the default surrogate
 
