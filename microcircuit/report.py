@@ -265,7 +265,7 @@ def accuracy_row(run: dict) -> dict:
         "final_error_pct": round(100 * (1 - last["test_accuracy"]), 4) if last else None,
         "final_loss": last.get("test_loss") if last else None,
         "wall_seconds": run.get("wall_seconds"),
-        "backend": run["provenance"].get("backend"),
+        "backend": _seeds.provenance_values(run, "backend"),
         "own_settings": own_settings(run["preset"], run["config"]),
         "path": run["path"],
     }
@@ -388,14 +388,14 @@ def runs_table(results=None) -> Table:
     rows = []
     for run in res.runs:
         row = accuracy_row(run)
-        row.update(commit=run["provenance"].get("git_commit"), blas_threads=run["provenance"].get("blas_threads"))
+        row.update(commit=_seeds.provenance_values(run, "git_commit"), blas=_seeds.provenance_values(run, "blas_threads"))
         rows.append(row)
     columns = [
         ("dataset", "dataset", lambda v: LABELS.get(v, v)), ("preset", "preset", str), ("rule", "rule", _rules.label),
         ("seed", "seed", str), ("status", "status", str), ("epochs", "epochs", str),
         ("planned_epochs", "of", str), ("final_accuracy", "final test acc. (%)", _pct),
         ("best_accuracy", "best test acc. (%)", _pct), ("wall_seconds", "training time", _duration),
-        ("commit", "commit", lambda v: str(v)[:10]), ("blas_threads", "BLAS threads", str),
+        ("commit", "commit", str), ("backend", "backend", str), ("blas", "BLAS threads", str),
     ]
     return Table(rows, columns, title="Every run")
 
@@ -551,20 +551,20 @@ def provenance_table(results=None) -> Table:
     """Distinct provenance records of the runs: version, commit, backend, dtype, machine, data."""
     res = as_results(results)
     seen = {}
-    for run in res.runs:
-        p = run["provenance"]
-        key = tuple(str(p.get(k)) for k in ("library_version", "git_commit", "backend", "dtype", "machine",
-                                            "dataset", "data_checksum"))
-        entry = seen.setdefault(key, {"library_version": p.get("library_version"), "git_commit": p.get("git_commit"),
-                                      "backend": p.get("backend"), "dtype": p.get("dtype"), "machine": p.get("machine"),
-                                      "dataset": p.get("dataset") or run["dataset"],
-                                      "data_checksum": p.get("data_checksum"), "runs": 0})
-        entry["runs"] += 1
+    for run in res.runs:  # every segment's provenance: a run resumed elsewhere counts in each row
+        for p in run["segments"] or [run["provenance"]]:
+            key = tuple(str(p.get(k)) for k in ("library_version", "git_commit", "backend", "dtype", "machine",
+                                                "dataset", "data_checksum"))
+            entry = seen.setdefault(key, {"library_version": p.get("library_version"), "git_commit": p.get("git_commit"),
+                                          "backend": p.get("backend"), "dtype": p.get("dtype"), "machine": p.get("machine"),
+                                          "dataset": p.get("dataset") or run["dataset"],
+                                          "data_checksum": p.get("data_checksum"), "runs": set()})
+            entry["runs"].add(run["path"])
     columns = [("dataset", "dataset", str), ("runs", "runs", str), ("library_version", "version", str),
                ("git_commit", "commit", lambda v: str(v)[:12] + ("-dirty" if str(v).endswith("-dirty") else "")),
                ("backend", "backend", str), ("dtype", "dtype", str), ("machine", "machine", str),
                ("data_checksum", "data checksum", lambda v: str(v)[:12])]
-    return Table(list(seen.values()), columns, title="Provenance")
+    return Table([dict(e, runs=len(e["runs"])) for e in seen.values()], columns, title="Provenance")
 
 
 def biotorch_table() -> Table:

@@ -138,6 +138,12 @@ def _short(value) -> str:
         else text
 
 
+def provenance_values(run: dict, key: str) -> str:
+    """Every value of provenance ``key`` over a run and its resumed segments, in order and
+    ``/``-joined: ``"numpy/cupy"`` for a run begun on a CPU and resumed on a GPU."""
+    return "/".join(dict.fromkeys(_short(p.get(key)) for p in _provenances(run) if key in p))
+
+
 def provenance_differences(a: dict, b: dict) -> list[str]:
     """What the provenance (every resumed segment too) and the settings of two runs say differs.
 

@@ -147,6 +147,23 @@ def test_a_differing_commit_in_a_resumed_segment_is_a_reason(tmp_path):
     assert row["reasons"] == [f"git_commit {'c' * 10} vs {'c' * 10}/{'d' * 10}"]
 
 
+def test_a_run_resumed_on_a_gpu_names_both_backends_and_commits(tmp_path):
+    root = tmp_path / "r"
+    write_seed(root, "mnist-mlp", "bp", 0, [0.9, 0.8])
+    folder = write_seed(root, "mnist-mlp", "microcircuit", 0, [0.9, 0.8])
+    log = json.loads((folder / "log.json").read_text())
+    log["segments"][0]["to_epoch"] = 1
+    log["segments"].append(dict(log["segments"][0], backend="cupy", machine="x86_64 16 cpus", git_commit="d" * 40,
+                                from_epoch=1, to_epoch=2))
+    (folder / "log.json").write_text(json.dumps(log))
+    rows = {r["rule"]: r for r in report.runs_table(root)}
+    assert rows["microcircuit"]["backend"] == "numpy/cupy" and rows["bp"]["backend"] == "numpy"
+    assert rows["microcircuit"]["commit"] == f"{'c' * 10}/{'d' * 10}" and rows["bp"]["commit"] == "c" * 10
+    by_backend = {r["backend"]: r for r in report.provenance_table(root)}
+    assert by_backend["numpy"]["runs"] == 2 and by_backend["cupy"]["runs"] == 1   # the resumed run counts in both
+    assert by_backend["cupy"]["machine"] == "x86_64 16 cpus"
+
+
 def test_a_run_in_progress_is_identical_so_far_not_identical(tmp_path):
     root = tmp_path / "r"
     write_seed(root, "mnist-mlp", "microcircuit", 0, [0.90, 0.95, 0.96])
