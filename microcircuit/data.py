@@ -313,12 +313,16 @@ def _read_cifar_batches(path, members) -> dict:
 
 
 def cache_dir() -> Path:
-    """The user cache for downloads: ``$MICROCIRCUIT_CACHE`` or ``pooch.os_cache("microcircuit")``."""
+    """The user cache for downloads: ``$MICROCIRCUIT_CACHE`` or ``pooch.os_cache("microcircuit")``
+    (where pooch, which only downloads need, is missing: ``$XDG_CACHE_HOME`` or ``~/.cache``, then
+    ``microcircuit``), so that finding files already on disk never needs pooch."""
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env).expanduser()
-    import pooch
-
+    try:
+        import pooch
+    except ImportError:
+        return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "microcircuit"
     return Path(pooch.os_cache("microcircuit"))
 
 

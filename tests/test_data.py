@@ -145,6 +145,20 @@ def test_idx_uncompressed_and_flat_folder_accepted(tmp_path, monkeypatch):
     np.testing.assert_array_equal(y, expect["train"][1])
 
 
+def test_data_on_disk_is_found_without_pooch(tmp_path, monkeypatch):
+    """pooch only downloads: with it missing (and no MICROCIRCUIT_CACHE), files in
+    MICROCIRCUIT_DATA still load, and the cache falls back to $XDG_CACHE_HOME/microcircuit."""
+    expect = write_mnist(tmp_path / "mnist")
+    monkeypatch.setitem(sys.modules, "pooch", None)  # import pooch -> ImportError
+    monkeypatch.delenv(data.ENV_CACHE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(data.ENV_DATA, str(tmp_path))
+    assert data.cache_dir() == tmp_path / "xdg" / "microcircuit"
+    assert data.find_dataset("mnist")["where"] == "env"
+    _, y = data.load_dataset("mnist", "test", download=False, verify=False)
+    np.testing.assert_array_equal(y, expect["test"][1])
+
+
 def test_verify_passes_with_matching_registry(tmp_path, monkeypatch):
     expect = write_mnist(tmp_path / "mnist")
     register(patched_registry(monkeypatch), "mnist", expect)
