@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,10 @@ import numpy as np
 # a tiny MNIST run on the bundled sample: a second or two of training
 SMALL = ["--dataset", "mnist", "--sample", "--limit", "200", "--layers", "784,16,10", "--T", "2", "--quiet",
          "--train-eval", "100"]
+
+
+def _sigint_as_in_a_terminal():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python then turns it into KeyboardInterrupt
 
 
 def cli(*args, env=None, prelude: str | None = None, cwd=None, timeout: int = 180, popen: bool = False):
@@ -35,8 +40,9 @@ def cli(*args, env=None, prelude: str | None = None, cwd=None, timeout: int = 18
         cmd = [sys.executable, "-c", code, *args]
     else:
         cmd = [sys.executable, "-m", "microcircuit", *args]
-    if popen:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full, cwd=cwd)
+    if popen:  # Ctrl-C as in a terminal, even when these tests run in a background job (which ignores SIGINT)
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full, cwd=cwd,
+                                preexec_fn=_sigint_as_in_a_terminal if os.name == "posix" else None)
     return subprocess.run(cmd, capture_output=True, text=True, env=full, cwd=cwd, timeout=timeout)
 
 
