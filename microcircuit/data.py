@@ -17,7 +17,7 @@ Where the full datasets are looked for, in this order:
 2. the directory named by the environment variable ``MICROCIRCUIT_DATA``, either holding one
    folder per dataset (``mnist/``, ``fashion-mnist/``, ``cifar10/``) or the files directly;
 3. the user cache, :func:`cache_dir` (``MICROCIRCUIT_CACHE`` overrides the default
-   ``pooch.os_cache("microcircuit")``);
+   ``pooch.os_cache("microcircuit")``; without pooch, Linux's ``~/.cache/microcircuit``);
 4. a download from the official sources into the cache (``download=True``), each file
    checked against the official archive's SHA-256 by ``pooch``.
 
@@ -313,15 +313,12 @@ def _read_cifar_batches(path, members) -> dict:
 
 
 def cache_dir() -> Path:
-    """The user cache for downloads: ``$MICROCIRCUIT_CACHE`` or ``pooch.os_cache("microcircuit")``
-    (where pooch, which only downloads need, is missing: ``$XDG_CACHE_HOME`` or ``~/.cache``, then
-    ``microcircuit``), so that finding files already on disk never needs pooch."""
-    env = os.environ.get(ENV_CACHE)
-    if env:
-        return Path(env).expanduser()
+    """The download cache: ``$MICROCIRCUIT_CACHE``, else pooch's (``~/.cache/microcircuit`` on Linux, pooch or not)."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
     try:
         import pooch
-    except ImportError:
+    except ImportError:  # only downloads need pooch: finding files on disk must not
         return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "microcircuit"
     return Path(pooch.os_cache("microcircuit"))
 
@@ -420,7 +417,6 @@ def not_found_message(name: str, searched, extra: str = "", command_line: bool =
 def _downloader(progress: bool):
     """The pooch HTTP(S) downloader, with a progress bar and a 60 s timeout; tests patch this."""
     import pooch
-
     return pooch.HTTPDownloader(progressbar=progress, timeout=60)
 
 

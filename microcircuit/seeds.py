@@ -140,8 +140,9 @@ def _short(value) -> str:
 
 def provenance_values(run: dict, key: str) -> str:
     """Every value of provenance ``key`` over a run and its resumed segments, in order and
-    ``/``-joined: ``"numpy/cupy"`` for a run begun on a CPU and resumed on a GPU."""
-    return "/".join(dict.fromkeys(_short(p.get(key)) for p in _provenances(run) if key in p))
+    ``/``-joined: ``"numpy/cupy"`` for a run begun on a CPU and resumed on a GPU; ``None`` where
+    no record has ``key`` (a run made before it was recorded)."""
+    return "/".join(dict.fromkeys(_short(p.get(key)) for p in _provenances(run) if key in p)) or None
 
 
 def provenance_differences(a: dict, b: dict) -> list[str]:

@@ -162,6 +162,7 @@ def test_a_run_resumed_on_a_gpu_names_both_backends_and_commits(tmp_path):
     by_backend = {r["backend"]: r for r in report.provenance_table(root)}
     assert by_backend["numpy"]["runs"] == 2 and by_backend["cupy"]["runs"] == 1   # the resumed run counts in both
     assert by_backend["cupy"]["machine"] == "x86_64 16 cpus"
+    assert seeds.provenance_values({"provenance": {}, "segments": [{}]}, "blas_threads") is None  # not recorded
 
 
 def test_a_run_in_progress_is_identical_so_far_not_identical(tmp_path):
