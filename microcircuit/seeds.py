@@ -138,7 +138,7 @@ def _short(value) -> str:
         else text
 
 
-def provenance_values(run: dict, key: str) -> str:
+def provenance_values(run: dict, key: str) -> str | None:
     """Every value of provenance ``key`` over a run and its resumed segments, in order and
     ``/``-joined: ``"numpy/cupy"`` for a run begun on a CPU and resumed on a GPU; ``None`` where
     no record has ``key`` (a run made before it was recorded)."""
