@@ -37,8 +37,6 @@ def restore_backend_settings():
     backend.set_dtype(dtype)
 
 
-
-
 @pytest.mark.parametrize("jit", JIT)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("surrogate", ["triangle", "box", "fast_sigmoid"])
@@ -107,8 +105,6 @@ def test_basal_current_is_the_matrix_product():
     assert out.flags.c_contiguous and out.shape == (6, 13)
     # the same sums as x W^T + b, computed in another layout: equal to the float32 rounding
     np.testing.assert_allclose(out, x2.astype(np.float64) @ W.T.astype(np.float64) + b, rtol=1e-5, atol=1e-6)
-
-
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")

@@ -31,7 +31,6 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not backend.is_cupy_available(), reason="needs CuPy and a CUDA device")]
 
 
-
 @pytest.fixture(autouse=True)
 def on_cupy():
     jit, dtype = backend._state["jit"], backend.dtype()
