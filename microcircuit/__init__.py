@@ -6,8 +6,9 @@ bottom up (a module imports only those above it in this list):
 - ``backend`` (NumPy or CuPy, dtype, random streams), ``files`` (atomic writes; where the
   bundled samples and results are);
 - ``neurons`` (LIF soma), ``encoding`` (input spikes), ``layers`` (pyramidal cells);
-- ``losses`` (global spiking errors), ``rules`` (BP, FA, DFA, SC-FA and the rule registry),
-  ``circuit`` (the three-cell microcircuit and its Hebbian rule), ``optim``;
+- ``losses`` (global spiking errors), ``feedback`` (rate-BP, FA, DFA, SC-FA), ``circuit`` (the
+  three-cell microcircuit and its Hebbian rule), ``bptt`` (backpropagation through time, the
+  spiking yardstick), ``rules`` (the rule registry), ``optim``;
 - ``config`` (``NetworkConfig``), ``network`` (``Network``), with ``augment``, ``metrics``
   and ``checkpoint``;
 - ``data`` (datasets), ``presets`` (named settings), ``training`` (runs with checkpoints and
@@ -21,7 +22,7 @@ from .backend import set_backend, set_dtype
 from .config import NetworkConfig
 from .layers import Conv, Dense, Pool
 from .network import DivergenceError, Network
-from .rules import RULES
+from .rules import FEEDBACK_RULES, RULES
 
-__all__ = ["Network", "NetworkConfig", "Dense", "Conv", "Pool", "RULES", "DivergenceError", "set_backend",
+__all__ = ["Network", "NetworkConfig", "Dense", "Conv", "Pool", "RULES", "FEEDBACK_RULES", "DivergenceError", "set_backend",
            "set_dtype", "__version__"]

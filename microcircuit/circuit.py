@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 
 from . import backend
-from .rules import FEEDBACKS, FixedFeedback
+from .feedback import FEEDBACKS, FixedFeedback
 
 MODES = ("rate", "spiking")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from .config import CHOICES, NetworkConfig, is_dense
 from .data import DATASETS
 from .network import DivergenceError
-from .rules import RUN_RULES
+from .rules import RUN_RULES, network_settings
 
 
 class UsageError(Exception):
@@ -89,7 +89,8 @@ def _option_type(f: dataclasses.Field):
 def _add_network_options(parser):
     """One ``--name`` option per field of :class:`~microcircuit.config.NetworkConfig` (absent: not given)."""
     for f in dataclasses.fields(NetworkConfig):
-        text = f.metadata["help"] + (": " + " | ".join(CHOICES[f.name]) if f.name in CHOICES else "")
+        choices = RUN_RULES if f.name == "rule" else CHOICES.get(f.name)
+        text = f.metadata["help"] + (": " + " | ".join(choices) if choices else "")
         if f.name != "layers" and f.default is not None:
             text += f" (default {f.default})"
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_option_type(f), help=text)
@@ -144,6 +145,8 @@ def cmd_train(args) -> int:
         settings.pop("dataset", None)
         typed = {f.name: getattr(args, f.name) for f in dataclasses.fields(NetworkConfig)
                  if getattr(args, f.name) is not None}
+        if "rule" in typed:  # a run variant (microcircuit-spiking) is its registry settings; typed ones win
+            typed = {**network_settings(typed["rule"]), **{k: v for k, v in typed.items() if k != "rule"}}
         settings.update(typed)
         config = NetworkConfig(**settings)  # every setting checked before any data is read
     except ValueError as err:

@@ -27,7 +27,8 @@ from .layers import SPECS, Dense, spec_from_dict, spec_to_dict
 from .losses import LOSSES
 from .neurons import SURROGATES
 from .optim import OPTIMIZERS, SCHEDULES
-from .rules import FEEDBACKS, RULES, REGISTRY
+from .feedback import FEEDBACKS
+from .rules import REGISTRY, RULES
 
 CHOICES = {"rule": RULES, "mode": MODES, "feedback": FEEDBACKS, "loss": LOSSES, "encoding": ENCODINGS,
            "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES, "surrogate": SURROGATES}

@@ -83,6 +83,7 @@ class PyramidalLayer:
 
     plastic = True
     theta = None  # per-cell thresholds, b's shape (intrinsic plasticity); None: the shared lif.theta
+    history = None  # the steps of a forward pass that keeps them (reset(batch, keep=True))
 
     def __init__(self, in_shape, units: int, lif: LIFParameters, rng, weight_scale: float = 1.0):
         _check_positive_int("units", units)
@@ -95,7 +96,9 @@ class PyramidalLayer:
         self.b = backend.xp().zeros(units, dtype=backend.dtype())
 
     # -- forward ---------------------------------------------------------------
-    def reset(self, batch: int):
+    def reset(self, batch: int, keep: bool = False):
+        """Start a forward pass of ``batch`` samples; ``keep``: remember every step in ``history``
+        (its input, the potential before it and its current: what BPTT differentiates)."""
         xp = backend.xp()
         shape = (batch, *self.out_shape)
         self.v = xp.zeros(shape, dtype=backend.dtype())
@@ -103,6 +106,7 @@ class PyramidalLayer:
         self._gain = xp.zeros(shape, dtype=backend.dtype())
         self._scratch = xp.empty(shape, dtype=backend.dtype())
         self._current = None
+        self.history = [] if keep else None
 
     def basal(self, x):
         """Basal dendrite current ``W x + b`` for a batch of inputs ``x``, shape (batch, units).
@@ -123,6 +127,8 @@ class PyramidalLayer:
             if constant:
                 self._current = current
         spikes = backend.xp().empty_like(self.v)
+        if self.history is not None:
+            self.history.append((x, self.v.copy(), current))
         lif_layer_step(self.v, current, self._count, self._gain, spikes, self.lif, self._scratch, self.theta)
         return spikes
 
@@ -306,6 +312,7 @@ class PoolLayer:
     """
 
     plastic = False
+    history = None
 
     def __init__(self, in_shape, spec: Pool):
         _check_positive_int("size", spec.size)
@@ -323,8 +330,9 @@ class PoolLayer:
         k = self.size
         return x.reshape(B, C, H // k, k, W // k, k)
 
-    def reset(self, batch: int):
+    def reset(self, batch: int, keep: bool = False):
         self._count = backend.xp().zeros((batch, *self.out_shape), dtype=backend.dtype())
+        self.history = [] if keep else None
 
     def pool(self, x):
         """Average or maximum over each window, as ``k*k`` strided slices (fast elementwise ops);
@@ -352,6 +360,8 @@ class PoolLayer:
     def step(self, x, constant: bool = False):
         out = self.pool(x)
         self._count += out
+        if self.history is not None:
+            self.history.append((x,))
         return out
 
     def finish(self, T: int, r_pre):
@@ -359,14 +369,15 @@ class PoolLayer:
         self.r_pre = r_pre
         return self.r
 
-    def backward(self, e, K=None):
-        """Carry errors (B, C, H/k, W/k) back to the pooled cells (B, C, H, W)."""
+    def backward(self, e, K=None, pre=None):
+        """Carry errors (B, C, H/k, W/k) back to the pooled cells (B, C, H, W); max pooling picks
+        the window's most active cells in ``pre`` (default: the rates ``r_pre``)."""
         xp = backend.xp()
         k = self.size
         up = xp.repeat(xp.repeat(e, k, axis=2), k, axis=3)
         if self.kind == "avg":
             return up / (k * k)
-        w = self._windows(self.r_pre)
+        w = self._windows(self.r_pre if pre is None else pre)
         mask = (w == w.max(axis=(3, 5), keepdims=True)).astype(e.dtype)
         mask /= mask.sum(axis=(3, 5), keepdims=True)
         return up * mask.reshape(up.shape)

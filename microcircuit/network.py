@@ -28,7 +28,8 @@ from .losses import SpikingError, one_hot
 from .metrics import alignment
 from .neurons import THRESHOLD_FLOOR, LIFParameters, adapt_threshold
 from .optim import make_optimizer, schedule
-from .rules import FeedbackAlignment, make_rule
+from .feedback import FeedbackAlignment
+from .rules import make_rule
 
 
 class DivergenceError(FloatingPointError):
@@ -61,7 +62,7 @@ class Network:
         if len(self.layers[-1].out_shape) != 1:
             raise ValueError("the output layer must be dense: end `layers` with the number of classes")
         self.n_classes = self.layers[-1].out_shape[0]
-        self.rule = make_rule(config.rule, config.mode, config.T_e, config.feedback, seed=seeds[3])
+        self.rule = make_rule(config.rule, mode=config.mode, T_e=config.T_e, feedback=config.feedback, seed=seeds[3])
         self.rule.init(self.layers, np.random.default_rng(seeds[1]))
         self.optimizer = make_optimizer(config.optimizer, config.momentum, config.weight_decay)
         self._train_rng = np.random.default_rng(seeds[2])
@@ -85,15 +86,16 @@ class Network:
     def plastic_layers(self):
         return [layer for layer in self.layers if layer.plastic]
 
-    def forward(self, x, gen=None):
+    def forward(self, x, gen=None, keep: bool = False):
         """Run the network for ``T`` steps on a batch; returns the output rates ``r^L``.
 
         Afterwards every layer holds its rates ``r``, gains ``g`` and presynaptic rates
-        ``r_pre``, and ``self.v_out`` the output potentials left at the end.
+        ``r_pre``, and ``self.v_out`` the output potentials left at the end; with ``keep``,
+        also every step in ``layer.history`` (what BPTT needs; memory then grows with ``T``).
         """
         enc = encode(x, self.T, self.config.encoding, gen if gen is not None else self._eval_gen())
         for layer in self.layers:
-            layer.reset(x.shape[0])
+            layer.reset(x.shape[0], keep)
         for t in range(self.T):
             s, constant = enc.step(t), enc.constant
             for layer in self.layers:
@@ -114,7 +116,7 @@ class Network:
 
         Returns ``(updates, loss)``; ``updates[i]`` is ``(dW, db)`` or ``None`` (pooling).
         """
-        r = self.forward(x, gen)
+        r = self.forward(x, gen, keep=self.rule.keeps_history)
         target = one_hot(y, self.n_classes)
         return self.rule.updates(self.layers, self.loss.error(r, target)), self.loss.value(r, target)
 
@@ -231,7 +233,7 @@ class Network:
         """
         X = self._check_x(x)
         Y = self._check_y(y, X.shape[0])
-        r = self.forward(X, self._eval_gen())
+        r = self.forward(X, self._eval_gen(), keep=self.rule.keeps_history)
         e = self.loss.error(r, one_hot(Y, self.n_classes))
         return alignment(self.rule.updates(self.layers, e), FeedbackAlignment("symmetric").updates(self.layers, e))
 

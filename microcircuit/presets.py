@@ -33,6 +33,9 @@ PRESETS = {
     "mnist-mlp2": dict(_MLP, dataset="mnist", layers=[784, 800, 800, 10]),
     "fashion-mlp": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 10], augment=0),
     "fashion-mlp2": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 800, 10], augment=0),
+    # the depth study (docs/decisions.md, "Depth"): three and four hidden layers, nothing else changed
+    "fashion-mlp3": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 800, 800, 10], augment=0),
+    "fashion-mlp4": dict(_MLP, dataset="fashion-mnist", layers=[784, 800, 800, 800, 800, 10], augment=0),
     "cifar10-conv-cpu": dict(
         _CONV, dataset="cifar10", epochs=30, weight_scale=2.0, warmup=0.05, flip=True,
         layers=[[3, 32, 32], _conv(32), _POOL, _conv(64), _POOL, _conv(128), _POOL, 256, 10],

@@ -33,7 +33,7 @@ from . import seeds as _seeds
 from .data import DATASETS, LABELS
 from .files import results_dir, shown
 from .presets import own_settings, preset_for, runs_command
-from .rules import RULES, RUN_RULES
+from .rules import FEEDBACK_RULES, RUN_RULES
 from .seeds import MISSING  # noqa: F401 - report.MISSING marks a missing run in every table
 
 
@@ -332,7 +332,7 @@ def _add_gaps(rows):
     return rows
 
 
-def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
+def accuracy_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=None) -> Table:
     """Test accuracy per dataset / preset / rule over seeds: mean ± sd, per seed, gap to BP.
 
     results : :class:`Results` or a results folder (default :func:`results_dir`).
@@ -367,7 +367,7 @@ def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> T
         ("per_seed_text", "per seed (%)", str),
         ("final_train_accuracy", "final train acc. (%)", _pct),
         ("best_accuracy", "best test acc. (%)", _pct),
-        ("gap_text", "error − BP's (pp), paired", str),
+        ("gap_text", f"error − {_rules.label('bp')}'s (pp), paired", str),
         ("epochs", "epochs", str),
         ("wall_seconds", "training time per run", _duration),
         ("status", "status", str),
@@ -376,7 +376,7 @@ def accuracy_table(results=None, rules=RULES, expected=None, datasets=None) -> T
     return Table(rows, columns, title="Test accuracy over seeds")
 
 
-def gap_verdicts(results=None, rules=RULES, datasets=None) -> list[str]:
+def gap_verdicts(results=None, rules=FEEDBACK_RULES, datasets=None) -> list[str]:
     """Per dataset / preset / rule with a paired gap to BP, the sentence on it (seed noise or not)."""
     return [f"{LABELS.get(r['dataset'], r['dataset'])}, {r['preset']}: {r['gap_verdict']}"
             for r in accuracy_table(results, rules=rules, datasets=datasets) if r["gap_verdict"]]
@@ -426,9 +426,9 @@ def headline(results=None, datasets=None, rules=RUN_RULES) -> str:
     """The headline numbers as text: per preset, each rule's final test accuracy (mean ± sd over
     its finished seeds, and how many) and its paired gap to BP, then the verdicts on the gaps.
 
-    Every rule of :data:`~microcircuit.rules.RULES` in ``rules`` is listed (``[missing]`` when
+    Every rule of :data:`~microcircuit.rules.FEEDBACK_RULES` in ``rules`` is listed (``[missing]`` when
     a preset has no run of it), others (``microcircuit-spiking``) where they have runs."""
-    rows = accuracy_table(results, rules=[r for r in RULES if r in rules], datasets=datasets)
+    rows = accuracy_table(results, rules=[r for r in FEEDBACK_RULES if r in rules], datasets=datasets)
     rows = [r for r in rows if r["rule"] in rules]
     lines = []
     for dataset, preset in dict.fromkeys((r["dataset"], r["preset"]) for r in rows):
@@ -438,7 +438,7 @@ def headline(results=None, datasets=None, rules=RUN_RULES) -> str:
         for r in group:
             acc = r["accuracy_text"] or "—"
             seeds = f"{r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''}"
-            gap = f"error − BP's {r['gap_text']}" if r["gap_text"] and r["rule"] != "bp" else ""
+            gap = f"error − {_rules.label('bp')}'s {r['gap_text']}" if r["gap_text"] and r["rule"] != "bp" else ""
             state = "" if r["status"] == "done" else f"[{r['status']}]"
             lines.append(f"  {_rules.label(r['rule']):<22} {acc:>14}  {seeds:<8} {gap} {state}".rstrip())
         lines += [f"  {r['gap_verdict']}" for r in group if r["gap_verdict"]]
@@ -469,7 +469,7 @@ def _mean_lists(lists):
     return [round(sum(col) / len(col), 3) for col in zip(*lists)]
 
 
-def alignment_table(results=None, rules=RULES, expected=None, datasets=None) -> Table:
+def alignment_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=None) -> Table:
     """Alignment with BP over seeds: the angle per plastic layer (input side first), in degrees.
 
     Rows: ``dataset``, ``preset``, ``rule``, ``status`` (as in :func:`accuracy_table`),
@@ -511,7 +511,7 @@ def one_blas_thread(provenance: dict) -> bool:
     return str(provenance.get("blas_threads")) == "1"
 
 
-def bench_table(results=None, rules=RULES) -> Table:
+def bench_table(results=None, rules=FEEDBACK_RULES) -> Table:
     """Training throughput and peak memory from every ``bench/*.json``.
 
     Rows: ``source`` (file name), ``machine``, ``backend``, ``dtype``, ``rule``, ``T``, ``batch_size``,
@@ -577,7 +577,7 @@ def biotorch_table() -> Table:
 
 # ----------------------------------------------------------------- missing results
 def missing_message(results=None, dataset: str | None = None, preset: str | None = None,
-                    rules=RULES, commands=None) -> str:
+                    rules=FEEDBACK_RULES, commands=None) -> str:
     """Which runs are absent (``dataset``'s, or every dataset's) and the commands that produce them.
 
     ``preset`` defaults to :func:`microcircuit.presets.preset_for` of each dataset. ``commands`` replaces the

@@ -1,187 +1,29 @@
-"""Learning rules: how the output error reaches each layer.
+"""The rule registry: every learning rule of the book by name, and what a run of it uses.
 
-All rules share the forward pass and the update: a layer's weights move along
-``Delta W^l = -eta (delta^l)^T r^{l-1}`` (batch-averaged; biases with ``r = 1``).
-They differ only in the feedback that computes the local errors ``delta^l``::
+The one place that names the rules. Each :class:`RuleEntry` holds the factory that builds the
+rule, the name that tables, figures and chapters show (which says what ran: rate-BP or BPTT,
+the spiking circuit or its rate twin), its colour and line style, and the ``Network`` settings
+a run of it uses (``microcircuit-spiking`` is the microcircuit in spiking mode). Every other
+module reads it: :data:`RULES` (what ``Network(rule=...)`` accepts), :data:`RUN_RULES` (what
+``train``, ``runs``, ``sweep`` and ``bench`` accept), :func:`make_rule`, :func:`label`.
 
-    delta^L   = g^L (.) dE/dr^L
-    delta^l   = g^l (.) (B^{l+1} delta^{l+1})          (bp, fa, scfa)
-    delta^l   = g^l (.) (D^l delta^L)                  (dfa)
-
-with the feedback matrix ``B^{l+1}`` (shape ``N_l x N_{l+1}``):
-
-- ``bp``:   ``B = W^T`` (weight transport: rate-based backpropagation);
-- ``fa``:   ``B = M^T`` with ``M`` random and fixed (feedback alignment);
-- ``scfa``: ``B = (|M| (.) sign(W))^T`` (sign-concordant feedback alignment): random fixed
-  magnitudes, signs that follow the forward weights;
-- ``dfa``:  a random fixed ``D^l`` straight from the output to layer ``l``.
-
-In code a feedback kernel ``K`` has the shape of ``W``, and ``B = K^T``; conv layers apply
-``K`` by transposed convolution. The fifth rule, ``microcircuit``, computes SC-FA's updates
-with explicit error cells and lives in :mod:`microcircuit.circuit`.
-
-The rule registry :data:`REGISTRY` (bottom of this module) is the one place that names the
-rules: each entry's factory, display label, colour and line style, and the ``Network``
-settings a run of it uses (``microcircuit-spiking`` is the microcircuit in spiking mode).
-Every other module reads it: :data:`RULES` (what ``Network(rule=...)`` accepts),
-:data:`RUN_RULES` (what a preset runs), :func:`make_rule`, :func:`label`, :func:`color`.
-
-``updates(layers, e)`` takes the output error ``e = -dE/dr^L`` and returns, per layer, the
-update per unit learning rate ``(-delta^T r_pre, -mean(delta))`` (``None`` for pooling).
+The rules themselves live in their own modules: fixed feedback (bp, fa, dfa, scfa) in
+:mod:`microcircuit.feedback`, the microcircuit's error cells in :mod:`microcircuit.circuit`,
+backpropagation through time in :mod:`microcircuit.bptt`. Adding a rule is its module and one
+entry here.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
-from . import backend
-
-
-FEEDBACKS = ("sign_concordant", "symmetric", "random", "direct")
-"""The feedback wirings (:class:`FixedFeedback`); the first three are layer to layer."""
+from .bptt import BPTT
+from .circuit import Microcircuit
+from .feedback import DirectFeedbackAlignment, FeedbackAlignment, Rule
 
 
-def sign_concordant(W, M):
-    """The SC-FA feedback kernel ``|M| (.) sign(W)``: random magnitudes, the signs of ``W``.
-
-    Returned in ``W``'s shape; the feedback matrix is its transpose, ``B = |M|^T (.) sign(W^T)``.
-    """
-    xp = backend.xp()
-    return xp.abs(M) * xp.sign(W)
-
-
-def random_kernels(layers, rng, direct: bool = False):
-    """Fixed random feedback weights, drawn once on the host.
-
-    ``direct=False``: one ``M^l`` of ``W^l``'s shape for every plastic layer above the first
-    (``M`` feeds layer ``l``'s errors down to layer ``l-1``);
-    ``direct=True``: one ``D^l`` of shape ``(N_L, N_l)`` from the output to every hidden
-    plastic layer. Entries are normal with the standard deviation of ``W^l``'s
-    initialisation (``1 / sqrt(fan_in)``) or ``1 / sqrt(N_L)`` for ``D``.
-    """
-    kernels = [None] * len(layers)
-    n_out = layers[-1].out_shape[0]
-    for i, layer in enumerate(layers):
-        if not layer.plastic:
-            continue
-        if direct and i < len(layers) - 1:
-            n_cells = int(np.prod(layer.out_shape))
-            kernels[i] = backend.asarray(rng.normal(0.0, 1.0 / math.sqrt(n_out), size=(n_out, n_cells)))
-        elif not direct and i > 0:
-            fan_in = int(np.prod(layer.W.shape[1:]))
-            kernels[i] = backend.asarray(rng.normal(0.0, 1.0 / math.sqrt(fan_in), size=layer.W.shape))
-    return kernels
-
-
-class Rule:
-    """Base class: a rule turns the output error into per-layer weight updates."""
-
-    name = "rule"
-
-    def init(self, layers, rng):
-        """Draw whatever fixed feedback weights the rule needs."""
-        self.kernels = [None] * len(layers)
-
-    def updates(self, layers, e):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def state(self) -> dict:
-        """Fixed feedback weights as host arrays, for ``Network.save``."""
-        return {f"feedback_{i}": backend.to_numpy(k) for i, k in enumerate(self.kernels) if k is not None}
-
-    def load_state(self, arrays: dict):
-        for i in range(len(self.kernels)):
-            key = f"feedback_{i}"
-            if key in arrays:
-                self.kernels[i] = backend.asarray(arrays[key])
-
-
-def descent_updates(layers, deltas):
-    """``(-delta^T r_pre, -mean delta)`` per plastic layer: SGD's step per unit learning rate."""
-    return [None if d is None else layers[i].hebbian(-d, layers[i].r_pre) for i, d in enumerate(deltas)]
-
-
-class FixedFeedback(Rule):
-    """A rule whose feedback wiring is one of:
-
-    ``"symmetric"`` (``K = W``), ``"random"`` (``K = M``), ``"sign_concordant"``
-    (``K = |M| (.) sign(W)``) or ``"direct"`` (``D^l`` from the output to every layer).
-    """
-
-    def init(self, layers, rng):
-        self.kernels = [None] * len(layers)
-        if self.feedback != "symmetric":
-            self.kernels = random_kernels(layers, rng, direct=self.feedback == "direct")
-
-    def kernel(self, i, layer):
-        """The feedback kernel ``K^i`` (``W``'s shape) that carries layer ``i``'s errors down."""
-        if self.feedback == "symmetric":
-            return layer.W
-        if self.feedback == "random":
-            return self.kernels[i]
-        return sign_concordant(layer.W, self.kernels[i])
-
-
-class FeedbackAlignment(FixedFeedback):
-    """Layer-to-layer feedback: ``delta^l = g^l (.) (delta^{l+1} K^{l+1})`` (``B = K^T``).
-
-    ``feedback`` picks ``K``: ``"symmetric"`` (``W``: bp), ``"random"`` (``M``: fa) or
-    ``"sign_concordant"`` (``|M| (.) sign(W)``: scfa).
-    """
-
-    def __init__(self, feedback: str = "sign_concordant"):
-        names = {e.feedback: n for n, e in REGISTRY.items() if e.feedback and e.feedback != "direct"}
-        if feedback not in names:
-            raise ValueError(f"unknown feedback {feedback!r}: choose one of {tuple(names)}")
-        self.feedback = feedback
-        self.name = names[feedback]
-
-    def local_errors(self, layers, e):
-        """``delta^l`` for every plastic layer (``None`` for pooling), from ``e = -dE/dr^L``."""
-        deltas = [None] * len(layers)
-        signal = -e  # dE/dr of the layer being visited
-        for i in reversed(range(len(layers))):
-            layer = layers[i]
-            if not layer.plastic:
-                signal = layer.backward(signal)
-                continue
-            deltas[i] = layer.g * signal
-            if i > 0:
-                signal = layer.backward(deltas[i], self.kernel(i, layer))
-        return deltas
-
-    def updates(self, layers, e):
-        return descent_updates(layers, self.local_errors(layers, e))
-
-
-class DirectFeedbackAlignment(FixedFeedback):
-    """Direct feedback: ``delta^l = g^l (.) (delta^L D^l)`` for every hidden layer."""
-
-    name = "dfa"
-    feedback = "direct"
-
-    def local_errors(self, layers, e):
-        L = len(layers) - 1
-        deltas = [None] * len(layers)
-        deltas[L] = layers[L].g * -e
-        for i, layer in enumerate(layers[:-1]):
-            if layer.plastic:
-                deltas[i] = layer.g * (deltas[L] @ self.kernels[i]).reshape(layer.g.shape)
-        return deltas
-
-    def updates(self, layers, e):
-        return descent_updates(layers, self.local_errors(layers, e))
-
-
-# ----------------------------------------------------------------------- the registry
-def _microcircuit(mode="rate", T_e=32, feedback=None, seed=0):
-    # circuit builds on FixedFeedback above, so it is imported when a microcircuit is made
-    from .circuit import Microcircuit
-
+def _microcircuit(*, mode, T_e, feedback, seed):
     return Microcircuit(mode=mode, T_e=T_e, feedback=feedback or "sign_concordant", seed=seed)
 
 
@@ -189,10 +31,12 @@ def _microcircuit(mode="rate", T_e=32, feedback=None, seed=0):
 class RuleEntry:
     """One rule of the book: how to build it and how tables and figures show it.
 
-    ``make(mode, T_e, feedback, seed)`` builds the :class:`Rule` (``None`` for a variant,
-    which runs another entry with other settings); ``network`` holds the ``Network`` settings
-    a run of this entry uses; ``options`` the ``Network`` settings only this rule reads;
-    ``feedback`` the wiring of a fixed-feedback rule.
+    ``make(mode=, T_e=, feedback=, seed=)`` builds the :class:`~microcircuit.feedback.Rule`
+    (``None`` for a variant, which runs another entry with other settings); ``network`` holds
+    the ``Network`` settings a run of this entry uses; ``options`` the ``Network`` settings only
+    this rule reads; ``feedback`` the wiring of a fixed-feedback rule; ``label`` the name every
+    table and figure shows; ``local``: whether the rule is one of the book's local-learning
+    candidates (its forward pass keeps no graph), ``False`` for a yardstick that is not.
     """
 
     name: str
@@ -203,29 +47,40 @@ class RuleEntry:
     options: tuple = ()
     feedback: str | None = None
     style: str = "-"
+    local: bool = True
 
 
-def _fixed(feedback):
-    return lambda **_: FeedbackAlignment(feedback)
+def _fixed(name, feedback):
+    def make(**_):
+        rule = FeedbackAlignment(feedback)
+        rule.name = name
+        return rule
+
+    return make
 
 
 REGISTRY = {e.name: e for e in (
-    RuleEntry("bp", "BP", "#000000", _fixed("symmetric"), feedback="symmetric"),
-    RuleEntry("fa", "FA", "#ff7f0e", _fixed("random"), feedback="random"),
+    RuleEntry("bp", "rate-BP", "#000000", _fixed("bp", "symmetric"), feedback="symmetric"),
+    RuleEntry("bptt", "BPTT", "#1f77b4", lambda **_: BPTT(), style="-.", local=False),
+    RuleEntry("fa", "FA", "#ff7f0e", _fixed("fa", "random"), feedback="random"),
     RuleEntry("dfa", "DFA", "#9467bd", lambda **_: DirectFeedbackAlignment(), feedback="direct"),
-    RuleEntry("scfa", "SC-FA", "#2ca02c", _fixed("sign_concordant"), feedback="sign_concordant"),
-    RuleEntry("microcircuit", "microcircuit", "#d62728", _microcircuit, options=("mode", "T_e", "feedback"),
-              style="--"),
+    RuleEntry("scfa", "SC-FA", "#2ca02c", _fixed("scfa", "sign_concordant"), feedback="sign_concordant"),
+    RuleEntry("microcircuit", "microcircuit, rate mode (= SC-FA)", "#d62728", _microcircuit,
+              options=("mode", "T_e", "feedback"), style="--"),
     RuleEntry("microcircuit-spiking", "microcircuit (spiking)", "#d62728", None,
               network={"rule": "microcircuit", "mode": "spiking", "T_e": 16}, style=":"),
 )}
 """Every rule by name, in the order tables and figures list them."""
 
 RULES = tuple(name for name, e in REGISTRY.items() if e.make is not None)
-"""The rules ``Network(rule=...)`` builds: bp, fa, dfa, scfa, microcircuit."""
+"""The rules ``Network(rule=...)`` builds: bp, bptt, fa, dfa, scfa, microcircuit."""
 
 RUN_RULES = tuple(REGISTRY)
-"""The rules a preset runs: the five and ``microcircuit-spiking``."""
+"""The rules a run names (``train``, ``runs``, ``sweep``, ``bench``): those and ``microcircuit-spiking``."""
+
+FEEDBACK_RULES = tuple(name for name in RULES if REGISTRY[name].local)
+"""The rules that carry the error down by feedback, one pass with no graph kept (bp, fa, dfa,
+scfa, microcircuit): those the book's small experiments compare; BPTT is the yardstick."""
 
 
 def entry(name: str) -> RuleEntry:
@@ -235,10 +90,12 @@ def entry(name: str) -> RuleEntry:
     return REGISTRY[name]
 
 
-def make_rule(name: str, mode: str = "rate", T_e: int = 32, feedback: str | None = None, seed=0) -> Rule:
-    """The rule called ``name`` (one of :data:`RULES`), built by its registry entry."""
+def make_rule(name: str, *, mode: str, T_e: int, feedback: str | None, seed) -> Rule:
+    """The rule called ``name`` (one of :data:`RULES`), built by its registry entry from the
+    network's settings (:class:`~microcircuit.config.NetworkConfig` holds their defaults)."""
     if name not in RULES:
-        raise ValueError(f"unknown rule {name!r}: choose one of {RULES}")
+        hint = f" (a run variant: Network(**rules.network_settings({name!r})))" if name in REGISTRY else ""
+        raise ValueError(f"unknown rule {name!r}: choose one of {RULES}{hint}")
     return REGISTRY[name].make(mode=mode, T_e=T_e, feedback=feedback, seed=seed)
 
 
@@ -248,7 +105,7 @@ def network_settings(name: str) -> dict:
 
 
 def label(name: str) -> str:
-    """Display name (``"scfa"`` -> ``"SC-FA"``); unknown names are kept."""
+    """Display name (``"scfa"`` -> ``"SC-FA"``, ``"bp"`` -> ``"rate-BP"``); unknown names are kept."""
     return REGISTRY[name].label if name in REGISTRY else name
 
 

@@ -186,7 +186,7 @@ def update_sample(net, x, y, layer: int = 0, n: int = 400, seed: int = 0) -> dic
     from . import backend
     from .losses import one_hot
     from .metrics import angle_degrees
-    from .rules import FeedbackAlignment
+    from .feedback import FeedbackAlignment
 
     X = net._check_x(x)
     Y = net._check_y(y, X.shape[0])

@@ -41,17 +41,20 @@ def test_fit_trains_to_the_end_of_the_schedule_unless_told():
 
 
 def test_registry_builds_every_rule_and_names_the_variants():
-    assert rules.RULES == ("bp", "fa", "dfa", "scfa", "microcircuit")
+    assert rules.RULES == ("bp", "bptt", "fa", "dfa", "scfa", "microcircuit")
     assert rules.RUN_RULES == rules.RULES + ("microcircuit-spiking",)
+    assert rules.FEEDBACK_RULES == ("bp", "fa", "dfa", "scfa", "microcircuit")
     for name in rules.RULES:
         net = Network([16, 8, 4], rule=name, T=2)
         assert net.rule.name == name and rules.label(name) and rules.color(name).startswith("#")
     assert rules.network_settings("microcircuit-spiking") == {"rule": "microcircuit", "mode": "spiking", "T_e": 16}
     assert rules.network_settings("fa") == {"rule": "fa"} and rules.label("scfa") == "SC-FA"
+    assert (rules.label("bp"), rules.label("bptt")) == ("rate-BP", "BPTT")  # which yardstick ran
+    assert rules.label("microcircuit") == "microcircuit, rate mode (= SC-FA)"
     with pytest.raises(ValueError, match="unknown rule 'hebb'"):
         rules.network_settings("hebb")
     with pytest.raises(ValueError, match="unknown rule 'microcircuit-spiking'"):
-        rules.make_rule("microcircuit-spiking")  # a variant: its network settings pick the rule
+        rules.make_rule("microcircuit-spiking", mode="rate", T_e=4, feedback=None, seed=0)  # a variant: its network settings pick the rule
 
 
 def test_the_command_line_offers_every_setting():

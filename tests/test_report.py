@@ -5,7 +5,7 @@ import json
 import pytest
 
 from microcircuit import plots, presets, report
-from microcircuit.rules import RULES
+from microcircuit.rules import FEEDBACK_RULES as RULES
 
 
 def write_run(root, dataset, preset, rule, accuracies, angles=None, status="done", seconds=10.0, epochs=None,
@@ -127,9 +127,9 @@ def test_markdown_and_html_rendering(results_root):
     md = table.markdown()
     lines = md.splitlines()
     assert lines[0].startswith("| dataset | preset | rule | seeds | final test acc. (%), mean ± sd | per seed (%) |")
-    assert ("| MNIST | mnist-mlp | BP | 1 | 98.00 | s0 98.00 | 99.00 | 98.00 | (baseline) | 3 | 30 s | done | \u2014 |"
+    assert ("| MNIST | mnist-mlp | rate-BP | 1 | 98.00 | s0 98.00 | 99.00 | 98.00 | (baseline) | 3 | 30 s | done | \u2014 |"
             in lines)
-    assert ("| MNIST | mnist-mlp | microcircuit | 1 | 94.00 | s0 94.00 | \u2014 | 95.00 | +4.00 (1 seed) | 3 | 30 s | done "
+    assert ("| MNIST | mnist-mlp | microcircuit, rate mode (= SC-FA) | 1 | 94.00 | s0 94.00 | \u2014 | 95.00 | +4.00 (1 seed) | 3 | 30 s | done "
             "| \u2014 |" in lines)
     html = table._repr_html_()
     assert html.startswith("<table>") and "<td>SC-FA</td>" in html and "<td>98.00</td>" in html
@@ -147,7 +147,7 @@ def test_own_settings_name_where_a_run_differs_from_its_preset(tmp_path, monkeyp
     rows = {(r["preset"], r["rule"]): r for r in report.accuracy_table(root)}
     assert rows[("toy", "bp")]["own_settings"] == {"lr": 3e-4}
     assert rows[("toy", "scfa")]["own_settings"] is None and rows[("not-a-preset", "bp")]["own_settings"] is None
-    line = next(x for x in report.accuracy_table(root).markdown().splitlines() if "| toy | BP |" in x)
+    line = next(x for x in report.accuracy_table(root).markdown().splitlines() if "| toy | rate-BP |" in x)
     assert line.endswith("| done | lr 0.0003 |")
 
 
@@ -165,7 +165,7 @@ def test_bench_table_relative_speed_and_order(results_root):
     assert [(r["T"], r["rule"]) for r in rows] == [(8, "bp"), (8, "microcircuit"), (16, "bp"), (16, "fa")]
     assert rows[1]["speed_vs_bp"] == 0.5 and rows[3]["speed_vs_bp"] == 0.5 and rows[0]["speed_vs_bp"] == 1.0
     assert rows[0]["layers"] == "784-800-10"
-    assert "| cpu | numpy | microcircuit | 8 | 64 | 784-800-10 | 500 | 0.50x | — | — | — | 10.0 | 200 |" in rows.markdown()
+    assert "| cpu | numpy | microcircuit, rate mode (= SC-FA) | 8 | 64 | 784-800-10 | 500 | 0.50x | — | — | — | 10.0 | 200 |" in rows.markdown()
 
 
 def test_bench_table_shows_the_bptt_ratio_gemm_bound_and_kernels(tmp_path):
@@ -214,7 +214,7 @@ def test_bench_plot_prefers_a_file_of_this_librarys_rules(tmp_path):
     write_bench(root, "cpu", [bench_entry("bp", 8, 1000.0), bench_entry("fa", 8, 900.0)])
     fig = plots.throughput(root)
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == ["BP", "FA"] and fig.axes[0].get_title().startswith("cpu: 784-800-10")
+    assert labels == ["rate-BP", "FA"] and fig.axes[0].get_title().startswith("cpu: 784-800-10")
     conv = dict(bench_entry("bp", 4, 200.0), network="cifar10-conv-cpu", layers=[[3, 32, 32], 10])
     write_bench(root, "cpu-cifar10-conv-cpu", [conv])
     fig = plots.throughput(root, source="cpu-cifar10-conv-cpu")
@@ -306,7 +306,7 @@ def test_report_markdown_and_cli(results_root, tmp_path):
     assert main(["report", "--root", str(results_root), "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Test accuracy" in text and "## Speed and memory" in text and "## Provenance" in text
-    assert "| MNIST | mnist-mlp | BP | 1 | 98.00 | s0 98.00 |" in text
+    assert "| MNIST | mnist-mlp | rate-BP | 1 | 98.00 | s0 98.00 |" in text
     assert "0.91" in text and "Sanfiz" in text  # the BioTorch reference table
 
 

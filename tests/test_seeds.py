@@ -71,7 +71,7 @@ def test_mean_sd_and_paired_gap_match_numpy(three_seeds):
     assert fa["gap_low"] == pytest.approx(d.mean() - half, abs=1e-6)
     assert fa["gap_high"] == pytest.approx(d.mean() + half, abs=1e-6)
     assert fa["gap_low"] > 0 and "larger than the seed noise" in fa["gap_verdict"]  # FA is clearly worse here
-    assert fa["gap_verdict"].startswith("FA's test error − BP's is +")
+    assert fa["gap_verdict"].startswith("FA's test error − rate-BP's is +")
     scfa = rows["scfa"]  # errors 0.5, 0.2, 0.6 pp above BP's: the interval still contains 0
     assert scfa["gap_low"] < 0 < scfa["gap_high"] and "within the seed noise" in scfa["gap_verdict"]
     assert rows["fa"]["accuracy_text"] == f"{100 * np.mean(list(FA.values())):.2f} ± " \
@@ -104,8 +104,8 @@ def test_one_seed_is_one_seed(tmp_path):
     assert rows["scfa"]["accuracy_text"] == "97.00" and rows["scfa"]["final_accuracy_sd"] is None
     assert rows["scfa"]["gap_text"] == "+1.00 (1 seed)" and rows["scfa"]["gap_sd"] is None
     text = report.headline(root)
-    assert "SC-FA                           97.00  1 seed   error − BP's +1.00 (1 seed)" in text
-    assert "±" not in text and "SC-FA's test error − BP's rests on one seed" in text
+    assert "SC-FA                           97.00  1 seed   error − rate-BP's +1.00 (1 seed)" in text
+    assert "±" not in text and "SC-FA's test error − rate-BP's rests on one seed" in text
 
 
 def test_headline_gives_mean_sd_seeds_and_verdicts(three_seeds):
@@ -197,7 +197,7 @@ def test_report_markdown_shows_spread_gaps_and_equivalence(three_seeds, tmp_path
     out = tmp_path / "REPORT.md"
     assert main(["report", "--root", str(three_seeds), "--out", str(out)]) == 0
     text = out.read_text()
-    assert "### Gaps to BP against the seed noise" in text and "- MNIST, mnist-mlp: FA's test error − BP's" in text
+    assert "### Gaps to BP against the seed noise" in text and "- MNIST, mnist-mlp: FA's test error − rate-BP's" in text
     assert "| MNIST | mnist-mlp | 0 | bit-identical: all 3 per-epoch records equal (wall time aside). |" in text
     assert "## Every run" in text and text.count("| MNIST | mnist-mlp | SC-FA | ") == 5  # accuracy, alignment, 3 runs
 
@@ -228,7 +228,7 @@ def test_learning_curves_plot_the_mean_with_a_min_max_band(three_seeds):
     ax = fig.axes[0]
     bars = [c for c in ax.containers if hasattr(c, "has_yerr")]
     ticks = [t.get_text() for t in ax.get_xticklabels()]
-    assert ticks[:4] == ["BP (n=3)", "FA (n=3)", "DFA (n=0)", "SC-FA (n=3)"]
+    assert ticks[:4] == ["rate-BP (n=3)", "FA (n=3)", "DFA (n=0)", "SC-FA (n=3)"]
     fa_bar = bars[1]  # error bars of BP, FA, SC-FA, microcircuit: DFA has no run
     seg = fa_bar.lines[2][0].get_segments()[0]
     assert seg[1][1] - seg[0][1] == pytest.approx(2 * 100 * finals.std(ddof=1))
