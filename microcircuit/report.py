@@ -312,24 +312,32 @@ def _rows_by_pair(res: Results, rules, expected, row_fn, datasets=None):
 
 
 def _add_gaps(rows):
-    """Each row's paired gap to BP's test error over the seeds both finished (pp)."""
-    bp = {(r["dataset"], r["preset"]): r["errors_pct"] for r in rows if r["rule"] == "bp"}
+    """Each row's paired gap to rate-BP's test error (``gap_*``) and to BPTT's (``bptt_gap_*``) over
+    the seeds both finished, in percentage points."""
+    _add_gap(rows, "bp", "gap_to_bp_pct", "gap_")
+    _add_gap(rows, "bptt", "gap_to_bptt_pct", "bptt_gap_")
+    return rows
+
+
+def _add_gap(rows, base: str, mean_key: str, p: str):
+    """``mean_key`` and ``{p}sd``, ``{p}n``, ``{p}seeds``, ``{p}low``, ``{p}high``, ``{p}verdict``,
+    ``{p}text``: each row's test error minus ``base``'s, paired by seed."""
+    errors = {(r["dataset"], r["preset"]): r["errors_pct"] for r in rows if r["rule"] == base}
     for r in rows:
-        base = bp.get((r["dataset"], r["preset"])) or {}
-        gap = _seeds.paired_gap(r["errors_pct"], base) if r["rule"] != "bp" else None
-        r.update(gap_to_bp_pct=None, gap_sd=None, gap_n=0, gap_seeds=[], gap_low=None, gap_high=None,
-                 gap_verdict=None, gap_text=None)
-        if r["rule"] == "bp" and r["errors_pct"]:
-            r.update(gap_to_bp_pct=0.0, gap_n=len(r["errors_pct"]), gap_text="(baseline)")
+        ref = errors.get((r["dataset"], r["preset"])) or {}
+        gap = _seeds.paired_gap(r["errors_pct"], ref) if r["rule"] != base else None
+        r.update({mean_key: None, f"{p}sd": None, f"{p}n": 0, f"{p}seeds": [], f"{p}low": None, f"{p}high": None,
+                  f"{p}verdict": None, f"{p}text": None})
+        if r["rule"] == base and r["errors_pct"]:
+            r.update({mean_key: 0.0, f"{p}n": len(r["errors_pct"]), f"{p}text": "(baseline)"})
         elif gap is not None:
             sd = None if math.isnan(gap["sd"]) else gap["sd"]
-            r.update(gap_to_bp_pct=round(gap["mean"], 4), gap_sd=sd, gap_n=gap["n"], gap_seeds=gap["seeds"],
-                     gap_low=None if math.isnan(gap["low"]) else gap["low"],
-                     gap_high=None if math.isnan(gap["high"]) else gap["high"],
-                     gap_verdict=_seeds.gap_sentence(_rules.label(r["rule"]), gap),
-                     gap_text=f"{gap['mean']:+.2f}" + ("" if sd is None else f" ± {sd:.2f}")
-                     + f" ({gap['n']} seed{'s' if gap['n'] > 1 else ''})")
-    return rows
+            r.update({mean_key: round(gap["mean"], 4), f"{p}sd": sd, f"{p}n": gap["n"], f"{p}seeds": gap["seeds"],
+                      f"{p}low": None if math.isnan(gap["low"]) else gap["low"],
+                      f"{p}high": None if math.isnan(gap["high"]) else gap["high"],
+                      f"{p}verdict": _seeds.gap_sentence(_rules.label(r["rule"]), gap, base),
+                      f"{p}text": f"{gap['mean']:+.2f}" + ("" if sd is None else f" ± {sd:.2f}")
+                      + f" ({gap['n']} seed{'s' if gap['n'] > 1 else ''})"})
 
 
 def accuracy_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=None) -> Table:
@@ -349,10 +357,11 @@ def accuracy_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=N
     ``planned_epochs``, ``final_accuracy`` and ``final_accuracy_sd``, ``final_train_accuracy``
     (on the first training images, as evaluated on the test set), ``best_accuracy`` (means,
     fractions), ``errors_pct`` (``{seed: test error %}``), ``final_error_pct``, the paired
-    gap to BP's test error over the seeds both finished (percentage points:
+    gap to rate-BP's test error over the seeds both finished (percentage points:
     ``gap_to_bp_pct`` its mean, ``gap_sd``, ``gap_n``, ``gap_seeds``, the 95 % t-interval
     ``gap_low``/``gap_high`` and ``gap_verdict``, a sentence by
-    :func:`microcircuit.stats.gap_verdict`), ``wall_seconds`` (mean per run), ``backend``,
+    :func:`microcircuit.stats.gap_verdict`), the same to BPTT's (``gap_to_bptt_pct``,
+    ``bptt_gap_sd``, ..., ``bptt_gap_verdict``), ``wall_seconds`` (mean per run), ``backend``,
     ``own_settings`` (:func:`microcircuit.presets.own_settings`), ``path``; ordered by dataset
     (MNIST, Fashion-MNIST, CIFAR-10), preset, then rule (BP, FA, DFA, SC-FA, microcircuit).
     """
@@ -368,6 +377,7 @@ def accuracy_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=N
         ("final_train_accuracy", "final train acc. (%)", _pct),
         ("best_accuracy", "best test acc. (%)", _pct),
         ("gap_text", f"error − {_rules.label('bp')}'s (pp), paired", str),
+        ("bptt_gap_text", f"error − {_rules.label('bptt')}'s (pp), paired", str),
         ("epochs", "epochs", str),
         ("wall_seconds", "training time per run", _duration),
         ("status", "status", str),
@@ -376,10 +386,12 @@ def accuracy_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=N
     return Table(rows, columns, title="Test accuracy over seeds")
 
 
-def gap_verdicts(results=None, rules=FEEDBACK_RULES, datasets=None) -> list[str]:
-    """Per dataset / preset / rule with a paired gap to BP, the sentence on it (seed noise or not)."""
-    return [f"{LABELS.get(r['dataset'], r['dataset'])}, {r['preset']}: {r['gap_verdict']}"
-            for r in accuracy_table(results, rules=rules, datasets=datasets) if r["gap_verdict"]]
+def gap_verdicts(results=None, rules=FEEDBACK_RULES, datasets=None, base: str = "bp") -> list[str]:
+    """Per dataset / preset / rule with a paired gap to ``base`` (``"bp"``: rate-BP, or ``"bptt"``),
+    the sentence on it (seed noise or not)."""
+    key = "gap_verdict" if base == "bp" else f"{base}_gap_verdict"
+    return [f"{LABELS.get(r['dataset'], r['dataset'])}, {r['preset']}: {r[key]}"
+            for r in accuracy_table(results, rules=rules, datasets=datasets) if r[key]]
 
 
 def runs_table(results=None) -> Table:
@@ -618,21 +630,29 @@ def report_markdown(results=None) -> str:
         parts += ["No training runs found.", "", "```", missing_message(res), "```", ""]
     else:
         verdicts, equivalence = [f"- {line}" for line in gap_verdicts(res)], equivalence_table(res)
+        bptt_verdicts = [f"- {line}" for line in gap_verdicts(res, base="bptt")]
         parts += ["## Test accuracy", "",
                   ("All rules of a preset share its seeds, data and settings; *own settings* names any in "
                    "which a run differs from its preset in `microcircuit/presets.py` (none should). "
                    "Final test accuracy is the mean ± sample standard deviation over the seeds whose run "
                    "finished (*seeds*; one seed has no sd); *per seed* lists every seed, finished or not, "
-                   "and runs still in progress are never averaged in. *Error − BP's* is the test error "
-                   "minus BP's, paired by seed over the seeds both finished: mean ± sd of the per-seed "
-                   "differences. *Final train acc.* is the accuracy on the first 10,000 training images, "
+                   "and runs still in progress are never averaged in. Two yardsticks: *rate-BP* (`bp`) "
+                   "backpropagates through the rate network with time-averaged surrogate gains; *BPTT* (`bptt`) "
+                   "backpropagates through the T time steps of the spiking network, as snnTorch and "
+                   "SpikingJelly train it. *Error − rate-BP's* (and *− BPTT's*) is the test error "
+                   "minus the yardstick's, paired by seed over the seeds both finished: mean ± sd of the per-seed "
+                   "differences. *Microcircuit, rate mode* is SC-FA bit for bit (chapter 8); *microcircuit "
+                   "(spiking)* is the circuit with spiking error cells. *Final train acc.* is the accuracy on the first 10,000 training images, "
                    "evaluated as the test set is (no augmentation): far above the test accuracy means "
                    "overfitting; close to it, and itself low, means the network underfits."), "",
                   accuracy_table(res).markdown(), "",
-                  "### Gaps to BP against the seed noise", "",
-                  ("A paired t-interval over seeds (95 %) of each rule's test error minus BP's; the "
+                  "### Gaps to rate-BP against the seed noise", "",
+                  ("A paired t-interval over seeds (95 %) of each rule's test error minus rate-BP's; the "
                    "sentences are written by `microcircuit.stats.gap_verdict` from the numbers."), "",
-                  *(verdicts or ["No rule has a finished run paired with a finished BP run."]), "",
+                  *(verdicts or ["No rule has a finished run paired with a finished rate-BP run."]), "",
+                  "### Gaps to BPTT against the seed noise", "",
+                  "The same against BPTT, over the seeds both finished.", "",
+                  *(bptt_verdicts or ["No rule has a finished run paired with a finished BPTT run yet."]), "",
                   "## The microcircuit and SC-FA, seed by seed", "",
                   ("In rate mode the microcircuit computes SC-FA's updates exactly (chapter 8) and its error "
                    "cells draw from their own random stream, so the two runs of a seed, made by the same code "

@@ -80,9 +80,9 @@ def paired_gap(errors: dict, base: dict, level: float = 0.95):
     return out
 
 
-def gap_sentence(label: str, gap: dict) -> str:
-    """The verdict on a paired gap to BP, written by :func:`microcircuit.stats.gap_verdict`."""
-    return stats.gap_verdict(gap, what=f"{label}'s test error − {REGISTRY['bp'].label}'s", unit=" pp")
+def gap_sentence(label: str, gap: dict, base: str = "bp") -> str:
+    """The verdict on a paired gap to ``base`` (rate-BP or BPTT), written by :func:`microcircuit.stats.gap_verdict`."""
+    return stats.gap_verdict(gap, what=f"{label}'s test error − {REGISTRY[base].label}'s", unit=" pp")
 
 
 def status(runs: dict, expected) -> str:

@@ -127,9 +127,9 @@ def test_markdown_and_html_rendering(results_root):
     md = table.markdown()
     lines = md.splitlines()
     assert lines[0].startswith("| dataset | preset | rule | seeds | final test acc. (%), mean ± sd | per seed (%) |")
-    assert ("| MNIST | mnist-mlp | rate-BP | 1 | 98.00 | s0 98.00 | 99.00 | 98.00 | (baseline) | 3 | 30 s | done | \u2014 |"
+    assert ("| MNIST | mnist-mlp | rate-BP | 1 | 98.00 | s0 98.00 | 99.00 | 98.00 | (baseline) | \u2014 | 3 | 30 s | done | \u2014 |"
             in lines)
-    assert ("| MNIST | mnist-mlp | microcircuit, rate mode (= SC-FA) | 1 | 94.00 | s0 94.00 | \u2014 | 95.00 | +4.00 (1 seed) | 3 | 30 s | done "
+    assert ("| MNIST | mnist-mlp | microcircuit, rate mode (= SC-FA) | 1 | 94.00 | s0 94.00 | \u2014 | 95.00 | +4.00 (1 seed) | \u2014 | 3 | 30 s | done "
             "| \u2014 |" in lines)
     html = table._repr_html_()
     assert html.startswith("<table>") and "<td>SC-FA</td>" in html and "<td>98.00</td>" in html

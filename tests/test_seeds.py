@@ -78,6 +78,26 @@ def test_mean_sd_and_paired_gap_match_numpy(three_seeds):
                                           f"{100 * np.std(list(FA.values()), ddof=1):.2f}"
     assert rows["fa"]["per_seed_text"] == "s0 96.00 · s1 94.80 · s2 95.50"
     assert rows["bp"]["gap_text"] == "(baseline)" and rows["bp"]["gap_verdict"] is None
+    assert rows["fa"]["gap_to_bptt_pct"] is None and rows["fa"]["bptt_gap_text"] is None  # no BPTT run here
+
+
+BPTT = {0: 0.9830, 2: 0.9800}  # seed 1 unfinished: the pairing uses seeds 0 and 2 only
+
+
+def test_gap_to_bptt_is_paired_by_the_seeds_both_finished(three_seeds):
+    write_seed(three_seeds, "mnist-mlp", "bptt", 0, curve(BPTT[0]))
+    write_seed(three_seeds, "mnist-mlp", "bptt", 1, [0.5], status="running", planned=3)
+    write_seed(three_seeds, "mnist-mlp", "bptt", 2, curve(BPTT[2]))
+    rows = rows_of(three_seeds, rules=("bp", "bptt", "fa"))
+    d = np.array([100 * (BPTT[s] - FA[s]) for s in (0, 2)])  # FA's error minus BPTT's, per seed
+    fa = rows["fa"]
+    assert fa["gap_to_bptt_pct"] == pytest.approx(d.mean(), abs=1e-4) and fa["bptt_gap_n"] == 2
+    assert fa["bptt_gap_seeds"] == [0, 2] and fa["bptt_gap_sd"] == pytest.approx(d.std(ddof=1), abs=1e-9)
+    assert fa["bptt_gap_verdict"].startswith("FA's test error − BPTT's is +")
+    assert rows["bptt"]["bptt_gap_text"] == "(baseline)" and rows["bp"]["gap_to_bptt_pct"] is not None
+    assert fa["gap_to_bp_pct"] != fa["gap_to_bptt_pct"]  # two yardsticks, two numbers
+    lines = report.gap_verdicts(three_seeds, rules=("bp", "bptt", "fa"), base="bptt")
+    assert any(line.startswith("MNIST, mnist-mlp: FA's test error − BPTT's") for line in lines)
 
 
 def test_runs_in_progress_and_missing_seeds_are_shown_not_averaged(three_seeds):
@@ -197,7 +217,7 @@ def test_report_markdown_shows_spread_gaps_and_equivalence(three_seeds, tmp_path
     out = tmp_path / "REPORT.md"
     assert main(["report", "--root", str(three_seeds), "--out", str(out)]) == 0
     text = out.read_text()
-    assert "### Gaps to BP against the seed noise" in text and "- MNIST, mnist-mlp: FA's test error − rate-BP's" in text
+    assert "### Gaps to rate-BP against the seed noise" in text and "### Gaps to BPTT against the seed noise" in text and "- MNIST, mnist-mlp: FA's test error − rate-BP's" in text
     assert "| MNIST | mnist-mlp | 0 | bit-identical: all 3 per-epoch records equal (wall time aside). |" in text
     assert "## Every run" in text and text.count("| MNIST | mnist-mlp | SC-FA | ") == 5  # accuracy, alignment, 3 runs
 
