@@ -66,23 +66,25 @@ def _holder(path: Path) -> str:
 
 
 @contextmanager
-def lock_run(folder):
+def lock_run(folder, name: str = LOCK_NAME, what: str | None = None):
     """Hold the lock of run folder ``folder`` (created if needed) for the ``with`` block.
 
     Raises :class:`RunInUseError` at once if another process holds it. The lock file is
-    removed on a clean exit.
+    removed on a clean exit. ``name``: the lock file's name (:func:`lock_checkpoint` uses one
+    per checkpoint); ``what``: what the error says is in use (default: the folder).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / LOCK_NAME
+    path = folder / name
+    what = what or str(folder)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         got = _try_lock(fd)
         if got is False:
             os.close(fd)
             raise RunInUseError(
-                errno.EBUSY, f"{folder} is in use by another run ({_holder(path)}): wait for it to finish, or "
-                f"choose another output folder")
+                errno.EBUSY, f"{what} is in use by another run ({_holder(path)}): wait for it to finish, or "
+                f"choose another output folder" + ("" if name == LOCK_NAME else " and checkpoint"))
         try:  # the file we locked may have been removed by the holder that just finished
             if got is None or os.fstat(fd).st_ino == os.stat(path).st_ino:
                 break
@@ -99,3 +101,10 @@ def lock_run(folder):
         except OSError:
             pass
         os.close(fd)
+
+
+def lock_checkpoint(checkpoint):
+    """The lock of one checkpoint file (``<name>.lock`` beside it): two runs that name the same
+    ``--checkpoint`` from different folders never write it at once."""
+    checkpoint = Path(checkpoint)
+    return lock_run(checkpoint.parent, checkpoint.name + ".lock", what=f"checkpoint {checkpoint}")

@@ -34,7 +34,8 @@ from .checkpoint import read_log as checkpoint_log, save as save_checkpoint
 from ._version import __version__
 from .config import NetworkConfig, encode_layers, is_dense
 from .files import check_writable, remove_temp_files, results_dir, runs_dir, write_atomic
-from .locks import lock_run
+from .identity import RESUME_OVERRIDES, differences, fingerprint, identity, of_log
+from .locks import lock_checkpoint, lock_run
 from .metrics import saturation
 from .network import DivergenceError, Network
 from .presets import preset, run_settings
@@ -100,11 +101,6 @@ def _progress(iterable, quiet: bool, **kwargs):
 
 
 # ----------------------------------------------------------------------- runs
-RESUME_OVERRIDES = ("lr", "epochs")
-"""Settings a resume may change (recorded in its segment of the log); any other setting that
-differs from the run's is refused."""
-
-
 class ResumeMismatchError(ValueError):
     """``resume`` was asked with settings that contradict the run it would continue."""
 
@@ -180,6 +176,27 @@ def _mismatches(net_config: dict, given: dict, run_data: dict, data_given: dict)
     return out
 
 
+def _check_same_run(out: Path, ckpt: Path, log: dict | None, stored: dict | None):
+    """Refuse a checkpoint that is not this run's: one that lies in another run's folder (recorded
+    in it), one of a run whose folder still holds its log brought here without that log, or one whose
+    run differs from the log's in anything but lr and epochs. (A run folder copied whole, log and
+    checkpoint, is a copy of the run: it resumes.)"""
+    home = (stored or {}).get("run_folder")
+    here = Path(out).resolve()
+    inside = home is not None and Path(home) in Path(ckpt).resolve().parents
+    if home and Path(home) != here and (inside or ((Path(home) / "log.json").exists()
+                                                   and not (here / "log.json").exists())):
+        raise ResumeMismatchError(
+            f"{ckpt} is the checkpoint of the run in {home}, not of {out}: resume that run "
+            f"(--out {home}), or give this one its own --checkpoint")
+    ours, theirs = of_log(log), of_log(stored)
+    wrong = differences(theirs, ours, allow=RESUME_OVERRIDES) if ours and theirs else []
+    if wrong:
+        raise ResumeMismatchError(
+            f"{ckpt} belongs to another run than the log in {out} (the checkpoint's -> the log's: "
+            f"{', '.join(wrong)}): give each run its own --checkpoint, or move the one that is not this run's away")
+
+
 def run(
     train,
     test,
@@ -194,6 +211,7 @@ def run(
     alignment_samples: int = 256,
     train_eval_samples: int = 10_000,
     checkpoint=None,
+    allow=RESUME_OVERRIDES,
     **network_kwargs,
 ) -> dict:
     """Train a network on ``train = (x, y)``, evaluate on ``test`` after each epoch.
@@ -203,7 +221,10 @@ def run(
     epochs, so that no run is overwritten by accident. A resume refuses settings that
     contradict the run (:class:`ResumeMismatchError` naming them: the network's settings,
     ``dataset``, ``data_checksum`` and ``data_subset``), except ``lr`` and ``epochs``
-    (:data:`RESUME_OVERRIDES`), which it records in its segment of the log.
+    (``allow``, default :data:`~microcircuit.identity.RESUME_OVERRIDES`), which it records in its
+    segment of the log. The run's fingerprint (:mod:`microcircuit.identity`) goes into the log and
+    the checkpoint; a resume refuses a checkpoint whose run is not the log's, or that belongs to
+    another run folder that still holds its log.
     ``data_checksum`` names the dataset split; ``data_subset`` says how the arrays were cut
     from it (e.g. ``{"validation": 10000, "limit": None}``), and the sample counts are
     recorded too. Returns the log.
@@ -234,18 +255,18 @@ def run(
     _check_run_args(train, test, epochs, train_eval_samples, alignment_samples, network_kwargs)
     out = Path(out)
     ckpt = Path(checkpoint or out / "checkpoint.npz")
-    with lock_run(out):
+    with lock_run(out), lock_checkpoint(ckpt):
         check_writable(ckpt.parent)
         for path in (ckpt, out / "log.json", out / "log.csv"):
             remove_temp_files(path)
         return _run_locked(train, test, out, ckpt, epochs=epochs, resume=resume, quiet=quiet, dataset=dataset,
                            data_checksum=data_checksum, data_subset=data_subset,
                            alignment_samples=alignment_samples, train_eval_samples=train_eval_samples,
-                           network_kwargs=network_kwargs)
+                           network_kwargs=network_kwargs, allow=tuple(allow))
 
 
 def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_checksum, data_subset,
-                alignment_samples, train_eval_samples, network_kwargs) -> dict:
+                alignment_samples, train_eval_samples, network_kwargs, allow) -> dict:
     import warnings
 
     log_path = out / "log.json"
@@ -262,6 +283,7 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
     if ckpt.exists():
         saved = Network.load(ckpt)
         stored = checkpoint_log(ckpt)
+        _check_same_run(out, ckpt, log, stored)
         if log is None or (stored and len([r for r in log.get("epochs", []) if r["epoch"] <= saved.epoch_])
                            < len([r for r in stored.get("epochs", []) if r["epoch"] <= saved.epoch_])):
             log, restored = (stored or {"epochs": []}), restored or stored is not None
@@ -285,6 +307,11 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
                 f"a resume may change only {' and '.join(RESUME_OVERRIDES)}")
         for key, value in (("lr", network_kwargs.get("lr")), ("epochs", epochs)):
             if value is not None and _plain(key, value) != _plain(key, getattr(saved.config, key)):
+                if key not in allow:
+                    raise ResumeMismatchError(
+                        f"{out}: this run was made with {key}={getattr(saved.config, key)!r}, not {value!r}, and "
+                        f"here a resume may change nothing: move {out} and {ckpt} away to start it again, or "
+                        f"extend it with `train --out {out} --checkpoint {ckpt} --resume --{key} {value}`")
                 overrides[key] = {"from": getattr(saved.config, key), "to": value}
         net = Network.load(ckpt, progress=not quiet, **{k: v["to"] for k, v in overrides.items()})
     if problem is not None:  # keep the unreadable log aside, never delete a record
@@ -315,6 +342,7 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
     prov["train_eval_samples"] = min(int(train_eval_samples), prov["train_samples"])
     log["config"] = net.config.to_dict()
     log.setdefault("provenance", prov)
+    log["fingerprint"] = fingerprint(of_log(log))
     log.setdefault("segments", []).append({"from_epoch": net.epoch_, "to_epoch": None, **prov,
                                            **({"overrides": overrides} if overrides else {})})
     log["status"] = "running"
@@ -372,7 +400,7 @@ def _epochs(net, train, test, out, ckpt, log, epochs, quiet, alignment_samples, 
         # failed or interrupted checkpoint write did not keep
         after = dict(log, epochs=log["epochs"] + [record], wall_seconds=round(wall, 3),
                      segments=log["segments"][:-1] + [dict(log["segments"][-1], to_epoch=net.epoch_)])
-        save_checkpoint(net, ckpt, log=after)
+        save_checkpoint(net, ckpt, log=dict(after, run_folder=str(Path(out).resolve())))
         log.update(after)
         write_log(out, log)
         if hasattr(bar, "set_postfix"):
@@ -414,12 +442,19 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     dataset, preset_epochs, settings = run_settings(name, rule, seed=seed)
     epochs = preset_epochs if epochs is None else epochs
     out, ckpt = run_paths(name, rule, seed, results=results, runs=runs)
+    subset = {"source": source, "validation": None, "limit": None}
     if finished(out, epochs):
-        return json.loads((out / "log.json").read_text())
+        log = json.loads((out / "log.json").read_text())
+        asked = identity(NetworkConfig(epochs=epochs, **settings).to_dict(), dataset, None, subset)
+        wrong = differences(of_log(log), asked) if of_log(log) else []
+        if wrong:  # e.g. a trial on the sample, or with fewer epochs, in the same folder
+            raise ResumeMismatchError(
+                f"{out} holds a finished run made with other settings ({', '.join(wrong)}): move it away to run "
+                f"{name}/{rule}/seed-{seed} as asked, or write to other --results/--runs folders")
+        return log
     flatten = is_dense(settings["layers"])
     train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
     test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
     checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")
     return run(train, test, out, epochs=epochs, resume=resume and ckpt.exists(), quiet=quiet,
-               dataset=dataset, data_checksum=checksum,
-               data_subset={"source": source, "validation": None, "limit": None}, checkpoint=ckpt, **settings)
+               dataset=dataset, data_checksum=checksum, data_subset=subset, checkpoint=ckpt, allow=(), **settings)

@@ -27,7 +27,7 @@ LAYERS = [
     {"layers"},
     {"losses", "feedback", "circuit", "bptt", "rules", "optim"},
     {"config", "network", "augment", "metrics", "checkpoint"},
-    {"data", "presets", "training", "sweep", "seeds"},
+    {"identity", "data", "presets", "training", "sweep", "seeds"},
     {"bench", "report", "plots", "plots.style", "plots.cells", "plots.results", "plots.learning", "widgets", "sliders",
      "exercises"},
     {"cli", "__main__"},
