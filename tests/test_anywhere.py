@@ -98,17 +98,20 @@ def test_setup_cell_installs_from_the_repository_or_the_lite_site(monkeypatch):
 
 
 def test_repository_url_is_written_once():
-    """The URL lives in _config.yml; the README's links are generated from it, no other file spells it."""
+    """The URL lives in _config.yml; the README's links are generated from it, CITATION.cff and the
+    README's citation (generated from that) copy it, held to it by tests/test_citation.py; no other
+    file spells it."""
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", URL)
     owner_repo = URL.removeprefix("https://github.com/")
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    allowed = {"_config.yml", "README.md"} | {p.relative_to(ROOT).as_posix() for p in CHAPTERS}
+    allowed = {"_config.yml", "README.md", "CITATION.cff"} | {p.relative_to(ROOT).as_posix() for p in CHAPTERS}
     spelled = [f for f in tracked if f not in allowed and (ROOT / f).is_file()
                and owner_repo in (ROOT / f).read_text(errors="ignore")]
     assert spelled == []
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- launch:begin")[1].split("<!-- launch:end -->")[0]
-    assert owner_repo in block and readme.count(owner_repo) == block.count(owner_repo)
+    citing = readme.split("\n## Citing\n")[1].split("\n## ")[0]
+    assert owner_repo in block and readme.count(owner_repo) == block.count(owner_repo) + citing.count(owner_repo)
     assert "<repository url>" not in readme
 
 
