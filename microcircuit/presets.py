@@ -53,6 +53,14 @@ PRESETS = {
 """Named settings (``--preset``): the dataset, the epochs and ``Network`` settings, JSON-friendly
 (an input shape list, dicts for ``Conv``/``Pool``, ints)."""
 
+DEPTH_STUDY = ("fashion-mlp", "fashion-mlp2", "fashion-mlp3", "fashion-mlp4")
+"""The depth study: the same Fashion-MNIST settings with 1, 2, 3 and 4 hidden layers of 800 cells."""
+
+
+def hidden_layers(name: str) -> int:
+    """The number of hidden layers of a preset's network (layers between the input and the output)."""
+    return len(preset(name)["layers"]) - 2
+
 
 def preset(name: str) -> dict:
     """A copy of the preset ``name`` (dataset, epochs and ``Network`` settings, layers decoded)."""

@@ -32,7 +32,7 @@ from . import rules as _rules
 from . import seeds as _seeds
 from .data import DATASETS, LABELS
 from .files import results_dir, shown
-from .presets import own_settings, preset_for, runs_command
+from .presets import DEPTH_STUDY, hidden_layers, own_settings, preset, preset_for, runs_command
 from .rules import FEEDBACK_RULES, RUN_RULES
 from .seeds import MISSING  # noqa: F401 - report.MISSING marks a missing run in every table
 
@@ -392,6 +392,34 @@ def gap_verdicts(results=None, rules=FEEDBACK_RULES, datasets=None, base: str = 
     key = "gap_verdict" if base == "bp" else f"{base}_gap_verdict"
     return [f"{LABELS.get(r['dataset'], r['dataset'])}, {r['preset']}: {r[key]}"
             for r in accuracy_table(results, rules=rules, datasets=datasets) if r[key]]
+
+
+def depth_gaps(results=None, presets=None, base: str = "bptt", rules=None) -> list[dict]:
+    """The depth study's numbers: per preset (:data:`~microcircuit.presets.DEPTH_STUDY`) and rule,
+    the test error minus ``base``'s (``"bptt"`` or ``"bp"``), paired by seed over the seeds both
+    finished, in percentage points.
+
+    Rows: ``preset``, ``hidden`` (hidden layers), ``rule``, ``seeds``, ``gaps`` (``{seed: pp}``), and
+    their ``mean``, ``low`` and ``high`` (the least and the largest over seeds; ``None`` with none).
+    """
+    res = as_results(results)
+    out = []
+    for name in presets or DEPTH_STUDY:
+        dataset = preset(name)["dataset"]
+        reference = {s: r for s, r in res.by_seed(dataset, name, base).items() if r["status"] == "done"}
+        found = {r["rule"] for r in res.select(dataset, name)} - {base}
+        for rule in sorted(found if rules is None else set(rules) - {base}, key=_rules.order):
+            runs = {s: r for s, r in res.by_seed(dataset, name, rule).items() if r["status"] == "done"}
+            gaps = {s: 100 * (_final(reference[s]) - _final(runs[s])) for s in sorted(set(runs) & set(reference))}
+            values = list(gaps.values())
+            out.append({"preset": name, "hidden": hidden_layers(name), "rule": rule, "seeds": sorted(gaps),
+                        "gaps": gaps, "mean": sum(values) / len(values) if values else None,
+                        "low": min(values, default=None), "high": max(values, default=None)})
+    return out
+
+
+def _final(run) -> float:
+    return run["epochs"][-1]["test_accuracy"]
 
 
 def runs_table(results=None) -> Table:

@@ -260,3 +260,33 @@ def test_headline_lists_a_missing_rule_as_missing(tmp_path):
     write_seed(root, "mnist-mlp", "bp", 0, [0.98])
     lines = report.headline(root).splitlines()
     assert len(lines) == 1 + 5 and lines[4].split() == ["SC-FA", "—", "0", "seeds", "[missing]"]
+
+
+def _fashion_seed(root, preset, rule, seed, final):
+    folder = root / "fashion-mnist" / preset / rule / f"seed-{seed}"
+    folder.mkdir(parents=True)
+    log = {"config": {"rule": rule, "epochs": 1, "seed": seed}, "provenance": {"seed": seed}, "status": "done",
+           "epochs": [{"epoch": 1, "train_loss": 1.0, "seconds": 1.0, "test_accuracy": final}]}
+    (folder / "log.json").write_text(json.dumps(log))
+
+
+def test_depth_gaps_pair_each_rule_with_bptt_by_seed_at_every_depth(tmp_path):
+    acc = {"bptt": [0.90, 0.89, 0.88, 0.87], "fa": [0.89, 0.87, 0.85, 0.83], "scfa": [0.895, 0.885, 0.875, 0.865]}
+    presets = ("fashion-mlp", "fashion-mlp2", "fashion-mlp3", "fashion-mlp4")
+    for depth, name in enumerate(presets):
+        for rule, finals in acc.items():
+            for seed in (0, 1):
+                if (rule, seed, depth) != ("fa", 1, 3):  # FA's seed 1 never finished at depth 4
+                    _fashion_seed(tmp_path, name, rule, seed, finals[depth] - 0.002 * seed * (rule == "fa"))
+    rows = {(r["preset"], r["rule"]): r for r in report.depth_gaps(tmp_path)}
+    assert [rows[p, "fa"]["hidden"] for p in presets] == [1, 2, 3, 4]
+    fa2 = rows["fashion-mlp2", "fa"]
+    assert fa2["seeds"] == [0, 1] and fa2["gaps"][0] == pytest.approx(2.0) and fa2["gaps"][1] == pytest.approx(2.2)
+    assert fa2["mean"] == pytest.approx(2.1) and (fa2["low"], fa2["high"]) == pytest.approx((2.0, 2.2))
+    assert rows["fashion-mlp4", "fa"]["seeds"] == [0]  # only the seeds both finished
+    assert rows["fashion-mlp3", "scfa"]["mean"] == pytest.approx(0.5)
+    assert ("fashion-mlp", "bptt") not in rows  # the yardstick is no row of its own
+    fig = plots.depth_gaps(tmp_path)
+    ax = fig.axes[0]
+    assert [list(line.get_xdata()) for line in ax.lines[:2]] == [[1, 2, 3, 4]] * 2
+    assert ax.get_ylabel() == "test error − BPTT's (points)" and len(ax.collections) == 2

@@ -32,13 +32,14 @@ from .learning import (
     hebbian_figure,
     update_scatter_figure,
 )
-from .results import accuracy_overview, alignment_curves, learning_curves, learning_curves_overview, throughput
+from .results import (accuracy_overview, alignment_curves, depth_gaps, learning_curves, learning_curves_overview,
+                      throughput)
 from .style import E_MINUS_COLOR, E_PLUS_COLOR, INPUT_COLOR, P_COLOR, SMOKE_DPI, figure
 
 __all__ = [
     "alignment_bars", "alignment_meter_figure", "circuit_diagram", "compartment_diagram", "convergence",
     "curves", "update_scatter_figure", "encoding_raster", "equivalence_scatter", "error_cells", "hebbian_figure", "image",
     "membrane_trace", "rate_error_vs_T", "rate_vs_current", "raster", "surrogate_curve",
-    "accuracy_overview", "alignment_curves", "learning_curves", "learning_curves_overview", "throughput",
+    "accuracy_overview", "alignment_curves", "depth_gaps", "learning_curves", "learning_curves_overview", "throughput",
     "E_MINUS_COLOR", "E_PLUS_COLOR", "INPUT_COLOR", "P_COLOR", "SMOKE_DPI", "figure",
 ]

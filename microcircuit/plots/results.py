@@ -220,3 +220,36 @@ def throughput(results=None, source: str | None = None, T: int | None = None, ax
     where = source.removesuffix(f"-{network}")  # "cpu-cifar10-conv-cpu" names the network twice
     ax.set_title(f"{where}: {network}, T = {T}, batch {rows[0]['batch_size']}")
     return fig
+
+
+def depth_gaps(results=None, base: str = "bptt", presets=None, rules=None, ax=None):
+    """The depth study: each rule's test error minus ``base``'s (BPTT, or ``"bp"``: rate-BP), paired
+    by seed, against the number of hidden layers: the mean over seeds (line) and the least and
+    largest seed (:data:`BAND`). The numbers are :func:`microcircuit.report.depth_gaps`'.
+
+    Returns the matplotlib Figure; a rule is drawn at the depths where it has finished seeds.
+    """
+    rows = report.depth_gaps(results, presets=presets, base=base, rules=rules)
+    fig, ax = (ax.figure, ax) if ax is not None else figure(figsize=(6, 3.6))
+    by_rule = {}
+    for r in rows:
+        if r["seeds"]:
+            by_rule.setdefault(r["rule"], []).append(r)
+    for rule, points in by_rule.items():
+        x = [p["hidden"] for p in points]
+        n = sorted({len(p["seeds"]) for p in points})
+        seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}-{n[-1]}"
+        ax.plot(x, [p["mean"] for p in points], marker="o", color=rule_color(rule), linestyle=rule_style(rule),
+                label=f"{rule_label(rule)} ({seeds} seed{'s' if n != [1] else ''})")
+        ax.fill_between(x, [p["low"] for p in points], [p["high"] for p in points], color=rule_color(rule),
+                        alpha=0.15, linewidth=0)
+    ax.axhline(0.0, color="0.3", linewidth=0.8, linestyle=":")
+    depths = sorted({r["hidden"] for r in rows})
+    if depths:
+        ax.set_xticks(depths)
+    ax.set_xlabel("hidden layers of 800 cells")
+    ax.set_ylabel(f"test error − {rule_label(base)}'s (points)")
+    ax.set_title(f"Depth on Fashion-MNIST: gap to {rule_label(base)}, paired by seed ({BAND})", fontsize="medium")
+    if by_rule:
+        ax.legend(fontsize="small", frameon=False)
+    return fig
