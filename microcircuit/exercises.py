@@ -286,7 +286,7 @@ def check_exercise_12_1(answer) -> Verdict:
 
 
 def check_exercise_12_2(answer) -> Verdict:
-    """Expected estimate of an error cell of rate 1.5 when the scale is fixed at s = 1 (T_e = 16)."""
+    """Expected estimate of an error cell of rate 1.5 when the scale is fixed at kappa = 1 (T_e = 16)."""
     rate, scale, T_e = 1.5, 1.0, 16
     p = min(rate / scale, 1.0)  # a Bernoulli cell cannot fire with probability above 1
     right = scale * T_e * p / T_e

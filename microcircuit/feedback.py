@@ -14,7 +14,8 @@ with the feedback matrix ``B^{l+1}`` (shape ``N_l x N_{l+1}``):
 - ``fa``:   ``B = M^T`` with ``M`` random and fixed (feedback alignment);
 - ``scfa``: ``B = (|M| (.) sign(W))^T`` (sign-concordant feedback alignment): random fixed
   magnitudes, signs that follow the forward weights;
-- ``dfa``:  a random fixed ``D^l`` straight from the output to layer ``l``.
+- ``dfa``:  a random fixed ``D^l`` (``N_l x N_L``) straight from the output to layer ``l``; the
+  code stores its transpose, of shape ``(N_L, N_l)``, so that ``delta^L @ D`` applies it.
 
 In code a feedback kernel ``K`` has the shape of ``W``, and ``B = K^T``; conv layers apply
 ``K`` by transposed convolution. The microcircuit (:mod:`microcircuit.circuit`) computes
@@ -55,7 +56,7 @@ def random_kernels(layers, rng, direct: bool = False):
 
     ``direct=False``: one ``M^l`` of ``W^l``'s shape for every plastic layer above the first
     (``M`` feeds layer ``l``'s errors down to layer ``l-1``);
-    ``direct=True``: one ``D^l`` of shape ``(N_L, N_l)`` from the output to every hidden
+    ``direct=True``: one ``(D^l)^T`` of shape ``(N_L, N_l)`` from the output to every hidden
     plastic layer. Entries are normal with the standard deviation of ``W^l``'s
     initialisation (``1 / sqrt(fan_in)``) or ``1 / sqrt(N_L)`` for ``D``.
     """
@@ -159,7 +160,8 @@ class FeedbackAlignment(FixedFeedback):
 
 
 class DirectFeedbackAlignment(FixedFeedback):
-    """Direct feedback: ``delta^l = g^l (.) (delta^L D^l)`` for every hidden layer."""
+    """Direct feedback: ``delta^l = g^l (.) (D^l delta^L)`` for every hidden layer (``delta^L @ kernel``,
+    the kernel being ``(D^l)^T``)."""
 
     name = "dfa"
     feedback = "direct"
