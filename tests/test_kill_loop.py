@@ -1,4 +1,4 @@
-"""A run killed again and again (issue 15): SIGKILLs at random moments, one between the
+"""A run killed again and again (issues 15 and 26): a storm of 30 SIGKILLs at random moments, one between the
 checkpoint and the log, one in the middle of a checkpoint write, each followed by
 ``--resume``. The log ends with every epoch once, records equal to an uninterrupted run's,
 no temporary file is left, and the final weights equal the uninterrupted run's bit for bit.
@@ -11,9 +11,11 @@ import signal
 import time
 
 import numpy as np
+import pytest
 from reliability_helpers import cli, epochs_of, kill_after_replace, kill_before_replace, read_log, temp_files, weights
 
-EPOCHS = 12
+EPOCHS = 36
+RANDOM_KILLS = 30  # the storm: at least this many SIGKILLs at random moments of training
 ARGS = ["train", "--dataset", "mnist", "--sample", "--limit", "1000", "--layers", "784,24,10", "--T", "3",
         "--quiet", "--train-eval", "200", "--epochs", str(EPOCHS)]
 RECORD_KEYS = ("epoch", "train_loss", "train_accuracy", "train_eval_loss", "test_accuracy", "test_loss", "alignment_deg")
@@ -46,6 +48,7 @@ def _epoch_wall_seconds(out) -> float:
     return min(b - a for a, b in zip(times, times[1:]))
 
 
+@pytest.mark.slow  # CI runs it (make test deselects nothing): about a minute
 def test_killed_at_random_moments_and_resumed_equals_an_uninterrupted_run(tmp_path):
     straight = tmp_path / "straight"
     epoch_wall = _epoch_wall_seconds(straight)
@@ -62,7 +65,7 @@ def test_killed_at_random_moments_and_resumed_equals_an_uninterrupted_run(tmp_pa
     #    least two are left, wait a random part of an epoch's time, then SIGKILL it
     rng = random.Random(15)
     kills, random_kills = 2, 0
-    while random_kills < 4 and _last_epoch(out) < EPOCHS - 2:
+    while random_kills < RANDOM_KILLS and _last_epoch(out) < EPOCHS - 2:
         before = _last_epoch(out)
         running = cli(*ARGS, "--out", out, "--resume", popen=True)
         while running.poll() is None and _last_epoch(out) <= before:
@@ -76,7 +79,7 @@ def test_killed_at_random_moments_and_resumed_equals_an_uninterrupted_run(tmp_pa
     proc = cli(*ARGS, "--out", out, "--resume")
     assert proc.returncode == 0, proc.stderr
     print(f"kills: {kills} ({random_kills} at random moments), epoch {epoch_wall:.3f} s")
-    assert random_kills >= 3
+    assert random_kills >= RANDOM_KILLS
 
     log, reference = read_log(out), read_log(straight)
     assert epochs_of(out) == list(range(1, EPOCHS + 1)) and log["status"] == "done"
