@@ -195,20 +195,33 @@ class Microcircuit(FixedFeedback):
         """
         self.gen = backend.noise_generator(seed)
 
-    def _fire(self, cells):
-        return cells.spiking(self.T_e, self.gen) if self.mode == "spiking" else cells
+    def error_phase(self, layers, e, mode: str | None = None, gen=None, sign: int = 1):
+        """Error cells of every layer (``None`` for pooling), from the output error ``e``.
 
-    def error_phase(self, layers, e):
-        """Error cells of every layer (``None`` for pooling), from the output error ``e``."""
+        ``mode`` and ``gen`` stand in for the circuit's own (``"rate"`` or ``"spiking"``; the
+        spikes' generator) in this call only, so that a figure can show the other mode or its own
+        draw without touching the training run's state. ``sign=-1`` inverts every feedback synapse
+        (E+ reaching the apical dendrite through the inhibitory route, E- through the excitatory).
+        """
+        mode = self.mode if mode is None else mode
+        if mode not in MODES:
+            raise ValueError(f"unknown microcircuit mode {mode!r}: choose one of {MODES}")
+        if sign not in (1, -1):
+            raise ValueError(f"sign must be 1 or -1 (every feedback synapse inverted), got {sign!r}")
+        gen = self.gen if gen is None else gen
+
+        def fire(cells):
+            return cells.spiking(self.T_e, gen) if mode == "spiking" else cells
+
         L = len(layers) - 1
         cells = [None] * len(layers)
-        cells[L] = self._fire(ErrorCells.from_drive(layers[L].g, e))
+        cells[L] = fire(ErrorCells.from_drive(layers[L].g, e))
         if self.feedback == "direct":
             for i, layer in enumerate(layers[:-1]):
                 if layer.plastic:
-                    D = self.kernels[i]
+                    D = self.kernels[i] if sign == 1 else -self.kernels[i]
                     a = (cells[L].pos @ D - cells[L].neg @ D).reshape(layer.g.shape)
-                    cells[i] = self._fire(ErrorCells.from_drive(layer.g, a))
+                    cells[i] = fire(ErrorCells.from_drive(layer.g, a))
             return cells
         a = None
         for i in reversed(range(L + 1)):
@@ -217,11 +230,13 @@ class Microcircuit(FixedFeedback):
                 a = layer.backward(a)
                 continue
             if i < L:
-                cells[i] = self._fire(ErrorCells.from_drive(layer.g, a))
+                cells[i] = fire(ErrorCells.from_drive(layer.g, a))
             if i > 0:
-                a = apical_feedback(cells[i], layer, self.kernel(i, layer))
+                K = self.kernel(i, layer)
+                a = apical_feedback(cells[i], layer, K if sign == 1 else -K)
         return cells
 
-    def updates(self, layers, e):
-        cells = self.error_phase(layers, e)
+    def updates(self, layers, e, sign: int = 1):
+        """The Hebbian update of every plastic layer from its error cells (:meth:`error_phase`)."""
+        cells = self.error_phase(layers, e, sign=sign)
         return [None if c is None else hebbian_update(c, layers[i]) for i, c in enumerate(cells)]

@@ -193,12 +193,7 @@ def inverted_feedback_updates(net, x, y):
     r = net.forward(X, net._eval_gen())
     e = net.loss.error(r, one_hot(Y, net.n_classes))
     normal = net.rule.updates(net.layers, e)
-    rule = net.rule
-    rule.kernel = lambda i, layer: -type(rule).kernel(rule, i, layer)  # every feedback synapse inverted
-    try:
-        inverted = rule.updates(net.layers, e)
-    finally:
-        del rule.kernel
+    inverted = net.rule.updates(net.layers, e, sign=-1)  # every feedback synapse inverted
     host = lambda ups: [tuple(backend.to_numpy(a) for a in u) for u in ups if u is not None]  # noqa: E731
     return host(normal), host(inverted)
 

@@ -117,13 +117,7 @@ def error_phase_figure(net, x, target: int, mode: str | None = None, label: int 
     X = net._check_x(np.asarray(backend.to_numpy(x)).reshape(1, -1))
     r = net.forward(X)
     e = net.loss.error(r, one_hot(backend.asarray(np.array([int(target)])), net.n_classes))
-    old_mode, old_gen = rule.mode, rule.gen
-    rule.mode = mode or old_mode
-    rule.gen = backend.noise_generator(seed)
-    try:
-        cells = rule.error_phase(net.layers, e)
-    finally:
-        rule.mode, rule.gen = old_mode, old_gen
+    cells = rule.error_phase(net.layers, e, mode=mode, gen=backend.noise_generator(seed))
     guess = int(np.argmax(backend.to_numpy(r)[0]))
     image = np.asarray(backend.to_numpy(x), dtype=float).reshape(-1)
     side = int(round(math.sqrt(image.size)))

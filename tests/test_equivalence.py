@@ -260,3 +260,27 @@ def test_binomial_counts_have_the_law_of_spike_trains():
         assert np.all(one.neg[drive > 0] == 0) and np.all(one.pos[drive < 0] == 0)
     finally:
         backend.set_dtype("float32")
+
+
+def test_the_public_error_phase_takes_a_mode_a_generator_and_a_sign_without_touching_the_rule():
+    """What the widgets and exercises ask of the circuit, through its public error phase only."""
+    net = Network([16, 12, 8, 4], rule="microcircuit", T=4, seed=0, weight_scale=2.0)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((32, 16)).astype(np.float32), rng.integers(0, 4, 32)
+    r = net.forward(backend.asarray(x))
+    e = net.loss.error(r, backend.asarray(np.eye(4, dtype=np.float32)[y]))
+    rule, gen = net.rule, net.rule.gen
+    state = gen.bit_generator.state
+    spiking = rule.error_phase(net.layers, e, mode="spiking", gen=backend.noise_generator(5))
+    again = rule.error_phase(net.layers, e, mode="spiking", gen=backend.noise_generator(5))
+    rate = rule.error_phase(net.layers, e)
+    assert rule.mode == "rate" and rule.gen is gen and gen.bit_generator.state == state  # nothing moved
+    hidden = [i for i, c in enumerate(rate) if c is not None][:-1]
+    assert all(np.array_equal(backend.to_numpy(spiking[i].signed), backend.to_numpy(again[i].signed)) for i in hidden)
+    assert any(not np.array_equal(backend.to_numpy(spiking[i].signed), backend.to_numpy(rate[i].signed)) for i in hidden)
+    normal, inverted = rule.updates(net.layers, e), rule.updates(net.layers, e, sign=-1)
+    flips = [np.allclose(backend.to_numpy(b[0]), -backend.to_numpy(a[0])) for a, b in zip(normal, inverted)]
+    same = [np.array_equal(backend.to_numpy(b[0]), backend.to_numpy(a[0])) for a, b in zip(normal, inverted)]
+    assert flips == [False, True, False] and same == [True, False, True]  # one inversion per layer crossed
+    with pytest.raises(ValueError, match="unknown microcircuit mode"):
+        rule.error_phase(net.layers, e, mode="bursting")
