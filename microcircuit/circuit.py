@@ -176,7 +176,8 @@ class Microcircuit(FixedFeedback):
 
     name = "microcircuit"
 
-    def __init__(self, mode: str = "rate", T_e: int = 32, feedback: str = "sign_concordant", seed: int = 0):
+    def __init__(self, *, mode: str, T_e: int, feedback: str, seed):
+        # no defaults of its own: Network builds it from its NetworkConfig, which holds them
         if mode not in MODES:
             raise ValueError(f"unknown microcircuit mode {mode!r}: choose one of {MODES}")
         if feedback not in FEEDBACKS:
