@@ -3,7 +3,8 @@
 The library behind the open textbook. Its modules follow the book's chapters, from the
 bottom up (a module imports only those above it in this list):
 
-- ``backend`` (NumPy or CuPy, dtype, random streams), ``files`` (atomic writes; where the
+- ``environment`` (every environment variable, read and checked), ``logs`` (a run log's schema),
+  ``backend`` (NumPy or CuPy, dtype, random streams), ``files`` (atomic writes; where the
   bundled samples and results are);
 - ``neurons`` (LIF soma), ``encoding`` (input spikes), ``layers`` (pyramidal cells);
 - ``losses`` (global spiking errors), ``feedback`` (rate-BP, FA, DFA, SC-FA), ``circuit`` (the

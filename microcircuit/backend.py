@@ -31,12 +31,10 @@ element computed by the same IEEE operations in the same order as the CuPy code 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-_BACKENDS = ("numpy", "cupy")
-_DTYPES = ("float32", "float64")
+from . import environment
+from .environment import BACKENDS as _BACKENDS, DTYPES as _DTYPES
 
 _state = {"name": None, "module": None, "dtype": None, "jit": None}
 _kernels = {}
@@ -78,10 +76,14 @@ def set_dtype(dtype) -> None:
 
 
 def _ensure() -> None:
+    """The backend, dtype and kernels' switch of ``MICROCIRCUIT_BACKEND``, ``MICROCIRCUIT_DTYPE`` and
+    ``MICROCIRCUIT_JIT`` (checked by :mod:`microcircuit.environment`), where not set already."""
     if _state["module"] is None:
-        set_backend(os.environ.get("MICROCIRCUIT_BACKEND", "numpy"))
+        set_backend(environment.choice(environment.BACKEND) or "numpy")
     if _state["dtype"] is None:
-        set_dtype(os.environ.get("MICROCIRCUIT_DTYPE", "float32"))
+        set_dtype(environment.choice(environment.DTYPE) or "float32")
+    if _state["jit"] is None:
+        _state["jit"] = environment.flag(environment.JIT, default=True)
 
 
 def set_jit(enabled: bool) -> None:
@@ -90,10 +92,9 @@ def set_jit(enabled: bool) -> None:
 
 
 def _switched_on() -> bool:
-    """The kernels' switch: ``set_jit``, else ``MICROCIRCUIT_JIT`` (on unless 0/false/no/off)."""
+    """The kernels' switch: ``set_jit``, else ``MICROCIRCUIT_JIT`` (on unless 0/no/false/off; another
+    value is an error naming it)."""
     _ensure()
-    if _state["jit"] is None:
-        _state["jit"] = os.environ.get("MICROCIRCUIT_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
     return _state["jit"]
 
 
@@ -215,7 +216,7 @@ def is_cupy_available() -> bool:
 def noise_generator(seed: int):
     """A random generator that lives on the backend's device, for noise inside hot loops.
 
-    Initial weights and data order are drawn on the host (:func:`rng`); sampling that
+    Initial weights and data order are drawn on the host (``numpy.random.default_rng``); sampling that
     happens at every time step (Bernoulli input spikes, spiking error cells) draws on the
     device so that no arrays cross to the host. ``seed`` is an int or a
     ``numpy.random.SeedSequence``.

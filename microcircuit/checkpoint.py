@@ -7,7 +7,9 @@ continues exactly where the saved one stopped. The file holds the arrays ``W_<i>
 layer its own; files without them load with the shared ``theta``), ``rule_*`` (fixed feedback), ``opt_*`` (optimiser), ``meta`` (JSON:
 version, dtype, backend, config, epoch, history, the training stream's state) and, written
 by a training run, ``run_log`` (JSON: the run's log as of this checkpoint). A file that is
-not such a checkpoint is a :class:`CheckpointError` naming it and what is wrong.
+not such a checkpoint is a :class:`CheckpointError` naming it and what is wrong; so is one whose
+float arrays hold NaN or inf (a damaged checkpoint, never loaded), and ``save`` refuses to write such
+values (a diverged network) over a good checkpoint.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def get_state(net) -> dict:
         "config": net.config.to_dict(),
         "epoch": net.epoch_,
         "history": net.history_,
-        "train_rng": net._train_rng.bit_generator.state,
+        "train_rng": net.train_rng.bit_generator.state,
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     return arrays
@@ -66,14 +68,32 @@ def set_state(net, arrays: dict):
         net.optimizer.load_state(opt)
     net.epoch_ = meta["epoch"]
     net.history_ = meta["history"]
-    net._train_rng.bit_generator.state = meta["train_rng"]
+    net.train_rng.bit_generator.state = meta["train_rng"]
     return net
+
+
+def _non_finite(arrays: dict) -> str | None:
+    """The first float array of a checkpoint's ``arrays`` that holds NaN or inf, as a user reads it
+    (``layer 1 W``, ``the optimiser's v_0``), or None when all are finite."""
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        if key != "meta" and value.dtype.kind in "fc" and not np.isfinite(value).all():
+            kind, _, rest = key.partition("_")
+            return {"W": f"layer {rest} W", "b": f"layer {rest} b", "theta": f"layer {rest} theta",
+                    "rule": f"the rule's {rest}", "opt": f"the optimiser's {rest}"}.get(kind, key)
+    return None
 
 
 def save(net, path, log: dict | None = None):
     """Write ``net`` to ``path`` (``.npz``) atomically; with ``log``, a run's log goes inside
-    too (``run_log``, JSON), so that the checkpoint alone can rebuild the log's records."""
+    too (``run_log``, JSON), so that the checkpoint alone can rebuild the log's records.
+    A network holding NaN or inf is not written (:class:`CheckpointError`): the file keeps the last
+    good state."""
     state = get_state(net)
+    bad = _non_finite(state)
+    if bad is not None:
+        raise CheckpointError(f"{path} not written: the network holds non-finite values ({bad}), so it has "
+                              f"diverged; lower the learning rate and start again from the last good checkpoint")
     if log is not None:
         state["run_log"] = np.frombuffer(json.dumps(log).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -163,6 +183,11 @@ def load(path, network_class, progress: bool = False, **overrides):
                 raise CheckpointError(
                     f"{path} holds a network of another architecture: {key} has shape {tuple(arrays[key].shape)} "
                     f"in the file but {tuple(param.shape)} in layers={config.to_dict()['layers']}")
+    bad = _non_finite(arrays)
+    if bad is not None:
+        what = "weights" if bad.startswith("layer") else "values"
+        raise CheckpointError(f"checkpoint {path} holds non-finite {what} ({bad}): it is damaged; resume from an "
+                              f"earlier copy or start again")
     try:
         return set_state(net, arrays)
     except (KeyError, ValueError, TypeError) as exc:

@@ -209,14 +209,20 @@ def check_inputs(x, in_shape):
     if np.issubdtype(np.dtype(x.dtype), np.integer) and float(x.max()) > 1:
         warnings.warn(f"x holds integers up to {int(x.max())} (uint8 images?) but the network expects values in "
                       f"[0, 1]: scale them (x / 255) or load them with microcircuit.data", UserWarning, stacklevel=4)
+    floats = np.dtype(x.dtype).kind == "f"
     x = backend.asarray(x, dtype=backend.dtype()).reshape(x.shape[0], *in_shape)
     if not bool(backend.xp().isfinite(x).all()):
         raise ValueError("input contains NaN or inf; clean the data (e.g. np.nan_to_num) before training")
+    top = float(x.max()) if floats else 0.0
+    if top > 1:
+        warnings.warn(f"x holds values up to {top:g} (raw pixels, 0..255?) but the network expects values "
+                      f"in [0, 1]: scale them (x / 255) or load them with microcircuit.data", UserWarning, stacklevel=4)
     return x
 
 
 def check_labels(y, n: int, n_classes: int):
-    """``n`` labels checked to be class indices in ``[0, n_classes)``, on the backend as int64."""
+    """``n`` labels checked to be class indices in ``[0, n_classes)``, on the backend as int32 (32-bit
+    safe: a browser's NumPy counts and indexes in int32)."""
     y = np.asarray(backend.to_numpy(y))
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"labels must be a 1-d array of {n} class indices, got shape {y.shape}")
@@ -226,10 +232,10 @@ def check_labels(y, n: int, n_classes: int):
     if not np.issubdtype(y.dtype, np.integer):
         if not np.all(np.mod(y, 1) == 0):
             raise ValueError("labels must be integer class indices")
-        y = y.astype(np.int64)
+        y = y.astype(np.int32)
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(
             f"label out of range: labels must be in [0, {n_classes - 1}] for "
             f"{n_classes} output cells, found {int(y.min())}..{int(y.max())}"
         )
-    return backend.asarray(y.astype(np.int64))
+    return backend.asarray(y.astype(np.int32))

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from . import environment
+
 
 def write_atomic(path, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
@@ -86,8 +88,8 @@ def check_writable(folder) -> Path:
 
 
 # --------------------------------------------------------------------- where things are
-ENV_RESULTS = "MICROCIRCUIT_RESULTS"
-ENV_RUNS = "MICROCIRCUIT_RUNS"
+ENV_RESULTS = environment.RESULTS
+ENV_RUNS = environment.RUNS
 RESOURCES = "resources"
 """The folder of the installed package that holds the repository's ``data/`` (samples, results)."""
 
@@ -115,17 +117,19 @@ def resource(*parts: str) -> Path:
 
 def results_dir() -> Path:
     """Where run logs and benchmarks live: ``$MICROCIRCUIT_RESULTS`` if set, else the bundled
-    ``results`` (the repository's ``data/results`` in a checkout)."""
-    env = os.environ.get(ENV_RESULTS)
-    return Path(env) if env else resource("results")
+    ``results`` (the repository's ``data/results`` in a checkout); one naming a file is an error."""
+    env = environment.folder(ENV_RESULTS)
+    return env if env is not None else resource("results")
 
 
 def runs_dir() -> Path:
     """Where checkpoints live (large, never bundled): ``$MICROCIRCUIT_RUNS``, else ``runs/`` in
-    the checkout, else ``runs/`` in the working folder."""
-    env = os.environ.get(ENV_RUNS)
+    the checkout, else ``runs/`` in the working folder; one naming a file is an error."""
+    env = environment.folder(ENV_RUNS)
+    if env is not None:
+        return env
     root = checkout_root()
-    return Path(env) if env else (root / "runs" if root else Path.cwd() / "runs")
+    return root / "runs" if root else Path.cwd() / "runs"
 
 
 def shown(path) -> str:

@@ -46,8 +46,13 @@ def relative_difference(updates_a, updates_b) -> float:
     return worst
 
 
-def saturation(net, x) -> str | None:
-    """Why ``net`` is saturated on inputs ``x``, or None.
+SATURATION_SAMPLES = 256
+"""The training samples (the first ones) on which ``Network.partial_fit`` checks :func:`saturation`
+after every epoch."""
+
+
+def saturation(net, x, checked: bool = False) -> str | None:
+    """Why ``net`` is saturated on inputs ``x`` (``checked``: already through ``net.check_inputs``), or None.
 
     Saturated: with ``T >= 2``, a layer in which every cell, on every sample, fires at every
     time step or never (rate 1 or 0), and some fire. Its rates then carry no graded signal,
@@ -58,7 +63,7 @@ def saturation(net, x) -> str | None:
     if net.T < 2 or len(x) == 0:
         return None
     xp = backend.xp()
-    net.forward(net._check_x(x), net._eval_gen())
+    net.forward(x if checked else net.check_inputs(x), net.eval_generator())
     for i, layer in enumerate(net.layers):
         if layer.plastic and bool(xp.all((layer.r == 0) | (layer.r == 1))) and bool(xp.any(layer.r == 1)):
             return (f"layer {i} saturated: each of its cells fires at every time step or never, on all "

@@ -12,15 +12,29 @@ The tasks run on Dask distributed (the optional extra ``pip install 'microcircui
 a ``LocalCluster`` of one single-threaded worker process per core by default, or the
 cluster whose scheduler is at ``scheduler`` (``tcp://host:8786``). Without Dask they run
 one after another in this process.
+
+Dask stays quiet and bounded: a failing task comes back as one line naming it (the worker logs
+no "Compute Failed" block, and its warnings come back as lines too), Dask's own log lines are
+silenced while the sweep runs (in this process and in the workers it starts), the local workers
+ignore Ctrl-C (a terminal sends it to all of them; this process stops them), and connecting to
+``scheduler`` first asks it who it is, within ``connect_timeout`` seconds: an address that is
+not a Dask scheduler (nothing listening, silence, another server) is a :class:`SchedulerError`
+in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import signal
 import time
+from asyncio import CancelledError
 from dataclasses import dataclass
 
 from . import training
+from .environment import temporarily
+from .files import results_dir, runs_dir
 from .presets import preset
 from .rules import RUN_RULES
 
@@ -64,6 +78,27 @@ def run_task(task: Task, *, results=None, runs=None, source: str = "full", epoch
             "test_accuracy": last.get("test_accuracy"), "seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _failure(exc: BaseException) -> str:
+    """A task's failure in one line: its type and message (detail lines joined)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_task_quietly(task: Task, **kwargs) -> dict:
+    """:func:`run_task` as a Dask worker runs it: never raises, so that Dask logs no "Compute
+    Failed" block with a traceback: ``{"row": summary}`` or ``{"failed": one line}``, with the
+    ``warnings`` it gave as lines."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            out = {"row": run_task(task, **kwargs)}
+        except Exception as exc:  # the message goes back to the sweep, the traceback nowhere
+            out = {"failed": _failure(exc)}
+    return dict(out, warnings=[" ".join(str(w.message).split()) for w in caught])
+
+
 def _dask():
     try:
         from dask.distributed import Client, LocalCluster
@@ -72,16 +107,146 @@ def _dask():
     return Client, LocalCluster
 
 
-def run(task_list, *, scheduler: str | None = None, workers: int | None = None, results=None, runs=None,
-        source: str = "full", epochs=None, progress: bool = True, echo=print) -> dict:
-    """Run every task; returns ``{"done": [...], "failed": [(task, message), ...]}``.
+class SchedulerError(ConnectionError):
+    """The ``scheduler`` address does not answer as a Dask scheduler within the timeout."""
 
-    With Dask: on the cluster at ``scheduler``, or on a ``LocalCluster`` of ``workers``
-    single-threaded processes (default: one per core), BLAS at one thread each. Without Dask
-    (or with ``workers=0``), one task after another in this process.
+
+DASK_LOGGERS = ("distributed", "distributed.client", "distributed.gc", "tornado", "tornado.application", "bokeh",
+                "asyncio")
+"""The loggers silenced while a sweep runs on Dask (in this process and in the local workers)."""
+
+
+@contextlib.contextmanager
+def _quiet_dask():
+    """No Dask log line reaches the user while the sweep runs: here, by the loggers' levels; in
+    the worker processes started meanwhile, by ``DASK_LOGGING`` (they inherit the environment and
+    read it as they import Dask). Both are restored afterwards."""
+    loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        with temporarily("DASK_LOGGING", repr({name: "critical" for name in DASK_LOGGERS})):
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+WITNESS = "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); sys.stdin.read()"
+"""A process that only a SIGINT ends early (or its parent's end, closing its stdin)."""
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c():
+    """Processes started inside ignore SIGINT, and this process still answers a Ctrl-C given meanwhile.
+
+    Ctrl-C in a terminal goes to the whole process group, and only this process should act on it
+    (it closes the cluster), not each worker with a traceback of its own. An ignored signal stays
+    ignored in a child (a caught one does not), so this process ignores SIGINT while the workers
+    start; a small witness process, started first and in the same group, keeps the default action:
+    if a Ctrl-C ended it meanwhile, the list this yields holds ``True`` afterwards, and the caller
+    raises KeyboardInterrupt as soon as it can close what it started: the Ctrl-C is not lost.
+    (POSIX only; elsewhere nothing changes.)"""
+    import subprocess
+    import sys
+
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if os.name != "posix" or previous in (None, signal.SIG_IGN):  # ignored already, or set outside Python
+            raise ValueError("nothing to do")
+        witness = subprocess.Popen([sys.executable, "-I", "-S", "-c", WITNESS], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no signals or processes here
+        yield []
+        return
+    pressed = []
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if witness.poll() == -signal.SIGINT:
+            pressed.append(True)
+        witness.kill()
+        witness.communicate()
+
+
+def _timeout(seconds) -> float:
+    """``seconds``, or Dask's ``distributed.comm.timeouts.connect`` (30 s unless configured)."""
+    if seconds is not None:
+        return float(seconds)
+    import dask
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s"))
+
+
+def _ask_identity(address: str, timeout: float):
+    """What the server at ``address`` says it is (Dask's ``identity``), within ``timeout`` seconds
+    in all (connecting, the handshake, the answer), in a thread of its own (a notebook's event
+    loop may be running in this one)."""
+    import asyncio
+    import concurrent.futures
+
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def ask():
+        comm = await connect(address, timeout=timeout, deserialize=False,
+                             **Security().get_connection_args("client"))
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded():
+        return await asyncio.wait_for(ask(), timeout)
+
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="microcircuit-scheduler-check")
+    try:
+        return pool.submit(asyncio.run, bounded()).result(timeout + 10)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def connect(Client, address: str, timeout=None):
+    """A ``Client`` of the Dask scheduler at ``address``, once it has answered as one within
+    ``timeout`` seconds (default :func:`_timeout`); a :class:`SchedulerError` in one line otherwise."""
+    timeout = _timeout(timeout)
+    advice = "check the address (such as tcp://HOST:8786) and that a Dask scheduler runs there"
+    try:
+        reply = _ask_identity(address, timeout)
+    except TimeoutError:
+        raise SchedulerError(f"scheduler {address}: no Dask scheduler answered within {timeout:g} s; "
+                             f"{advice}") from None
+    except Exception as exc:  # noqa: BLE001 -- refused, unreachable, malformed, or garbage where a reply should be
+        said = _failure(exc).replace(address, "it")[:200]
+        raise SchedulerError(f"scheduler {address}: no Dask scheduler there ({said}); {advice}") from None
+    kind = reply.get("type") if isinstance(reply, dict) else None
+    if kind != "Scheduler":
+        said = f"a Dask {kind}" if isinstance(kind, str) else "something else"
+        raise SchedulerError(f"scheduler {address}: the server there is {said}, not a Dask scheduler; {advice}")
+    return Client(address, timeout=timeout)
+
+
+def run(task_list, *, scheduler: str | None = None, workers: int | None = None, results=None, runs=None,
+        source: str = "full", epochs=None, progress: bool = True, echo=print, connect_timeout=None) -> dict:
+    """Run every task; returns ``{"done": [...], "failed": [(task, message), ...]}`` (each message
+    one line).
+
+    With Dask: on the cluster at ``scheduler`` (which must answer within ``connect_timeout``
+    seconds, default Dask's connect timeout: :func:`connect`), or on a ``LocalCluster`` of
+    ``workers`` single-threaded processes (default: one per core), BLAS at one thread each.
+    Without Dask (or with ``workers=0``), one task after another in this process.
     """
     done, failed = [], []
     kwargs = dict(results=results, runs=runs, source=source, epochs=epochs)
+    if results is None:  # $MICROCIRCUIT_RESULTS and $MICROCIRCUIT_RUNS checked here, not in each task
+        results_dir()
+    if runs is None:
+        runs_dir()
     dask = _dask() if workers != 0 else None
     if dask is None:
         if workers != 0:
@@ -92,7 +257,7 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
             try:
                 done.append(run_task(task, **kwargs))
             except Exception as exc:  # one failing run must not stop the others
-                failed.append((str(task), f"{type(exc).__name__}: {exc}"))
+                failed.append((str(task), _failure(exc)))
                 echo(f"sweep: {task} failed: {failed[-1][1]}")
             bar.update(1)
         bar.close()
@@ -100,20 +265,33 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
     Client, LocalCluster = dask
     for name in BLAS_THREADS:  # the worker processes inherit it: one BLAS thread per worker
         os.environ.setdefault(name, "1")
+    with _quiet_dask():
+        _on_dask(Client, LocalCluster, task_list, scheduler, workers, connect_timeout, kwargs, progress, echo,
+                 done, failed)
+    return {"done": done, "failed": failed}
+
+
+def _on_dask(Client, LocalCluster, task_list, scheduler, workers, connect_timeout, kwargs, progress, echo,
+             done, failed):
+    """The Dask part of :func:`run`: start or reach the cluster, submit, collect, close."""
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect(Client, scheduler, connect_timeout)
     else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")  # any free port: never clashes with another cluster
+        with _children_ignore_ctrl_c() as ctrl_c:
+            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0",  # any free port: never clashes with another cluster
+                                   silence_logs=logging.CRITICAL)
         try:
+            if ctrl_c:  # given while the workers started
+                raise KeyboardInterrupt
             client = Client(cluster)
         except BaseException:  # no worker processes left behind
             cluster.close()
             raise
     try:
-        futures = {client.submit(run_task, task, pure=False, key=f"run-{task}".replace("/", "-"), **kwargs): task
-                   for task in task_list}
+        futures = {client.submit(run_task_quietly, task, pure=False, key=f"run-{task}".replace("/", "-"),
+                                 **kwargs): task for task in task_list}
         bar = _bar(len(task_list), progress)
         pending = set(futures)
         while pending:  # poll, so that the bar says how many run now, not only at each finish
@@ -121,10 +299,16 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
             for future in finished:
                 task = futures[future]
                 try:
-                    done.append(future.result())
-                except Exception as exc:
-                    failed.append((str(task), f"{type(exc).__name__}: {exc}"))
-                    echo(f"sweep: {task} failed: {failed[-1][1]}")
+                    out = future.result()
+                except (Exception, CancelledError) as exc:  # the worker died, or the cluster went away
+                    out = {"failed": _failure(exc), "warnings": []}
+                for line in out["warnings"]:
+                    echo(f"sweep: {task}: warning: {line}")
+                if "failed" in out:
+                    failed.append((str(task), out["failed"]))
+                    echo(f"sweep: {task} failed: {out['failed']}")
+                else:
+                    done.append(out["row"])
             pending.difference_update(finished)
             running = min(len(pending), sum(len(keys) for keys in client.processing().values()))
             _postfix(bar, done, failed, running, len(pending) - running)
@@ -136,7 +320,6 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
         client.close()
         if cluster is not None:
             cluster.close()
-    return {"done": done, "failed": failed}
 
 
 def _bar(total, progress):

@@ -18,11 +18,12 @@ In a browser tab (Pyodide, JupyterLite: ``sys.platform == "emscripten"``) the de
 
 from __future__ import annotations
 
-import os
 import sys
 
-TIERS = ("smoke", "book", "full")
-ENV = "MICROCIRCUIT_TIER"
+from . import environment
+from .environment import TIERS
+
+ENV = environment.TIER
 DEFAULT = "book"
 BROWSER_DEFAULT = "smoke"  # Pyodide / JupyterLite
 
@@ -40,9 +41,9 @@ def _check(name: str) -> str:
 
 
 def tier() -> str:
-    """The active tier: ``$MICROCIRCUIT_TIER`` (``smoke``, ``book`` or ``full``), default :func:`default`."""
-    value = os.environ.get(ENV, "")
-    return _check(value) if value.strip() else default()
+    """The active tier: ``$MICROCIRCUIT_TIER`` (``smoke``, ``book`` or ``full``; checked by
+    :mod:`microcircuit.environment`), default :func:`default`."""
+    return environment.choice(ENV) or default()
 
 
 def by_tier(smoke, book, full=None, *, tier_name: str | None = None):

@@ -127,7 +127,7 @@ def test_idx_reader_loads_exactly(tmp_path):
     for split in ("train", "test"):
         x8, y8 = expect[split]
         x, y = data.load_dataset("mnist", split, data_dir=tmp_path, download=False, verify=False)
-        assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (len(y8), 784)
+        assert x.dtype == np.float32 and y.dtype == np.int32 and x.shape == (len(y8), 784)
         np.testing.assert_array_equal(np.rint(x * 255).astype(np.uint8), x8.reshape(len(x8), -1))
         np.testing.assert_array_equal(y, y8)
         assert x.min() >= 0 and x.max() <= 1
@@ -451,7 +451,7 @@ def test_samples(name):
     for split in ("train", "test"):
         x, y = data.load_sample(name, split)
         n = spec["splits"][split]["count"]
-        assert x.shape == (n, dim) and x.dtype == np.float32 and y.dtype == np.int64
+        assert x.shape == (n, dim) and x.dtype == np.float32 and y.dtype == np.int32
         assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.9
         np.testing.assert_array_equal(np.bincount(y, minlength=10), np.full(10, n // 10))
         x8 = np.rint(x * 255).astype(np.uint8).reshape(n, *shape)
@@ -554,7 +554,7 @@ def test_full_dataset_known_facts(name, monkeypatch):
     shape = (3, 32, 32) if name == "cifar10" else (1, 28, 28)
     for split in ("train", "test"):
         x, y = data.load_dataset(name, split, flatten=False, download=False)  # verifies checksums
-        assert x.dtype == np.float32 and y.dtype == np.int64 and x.shape == (len(y), *shape)
+        assert x.dtype == np.float32 and y.dtype == np.int32 and x.shape == (len(y), *shape)
         assert x.min() == 0.0 and x.max() == 1.0
         assert np.bincount(y, minlength=10).tolist() == FACTS[name][split]
         if name == "cifar10":
@@ -579,3 +579,18 @@ def test_full_validation_split_and_cli(monkeypatch):
     lines = []
     cli_info(out=lines.append)
     assert any(line.startswith("mnist") and "train ok, test ok" in line for line in lines)
+
+
+def test_labels_are_32_bit_safe_as_a_browsers_numpy_needs():
+    """Pyodide is a 32-bit platform: its NumPy refuses to cast int64 labels to its int32 index type
+    (np.bincount of int64 sample labels stopped chapter 10 there). Every label the library hands out
+    casts safely to int32."""
+    from microcircuit import Network, backend
+
+    for name in data.DATASETS:
+        _, y = data.load_sample(name, "test")
+        assert np.can_cast(y.dtype, np.int32, casting="safe"), (name, y.dtype)
+        assert np.bincount(y.astype(np.int32, casting="safe")).sum() == len(y)
+    net = Network([784, 4, 10], T=2)
+    checked = net.check_labels(np.array([1, 2, 3], dtype=np.int64), 3)
+    assert np.can_cast(backend.to_numpy(checked).dtype, np.int32, casting="safe")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from reliability_helpers import cli, epochs_of, kill_after_replace, kill_before_replace, read_log, temp_files, weights
 
-EPOCHS = 36
+EPOCHS = 60  # room for the storm: a kill can land an epoch or two after the previous one
 RANDOM_KILLS = 30  # the storm: at least this many SIGKILLs at random moments of training
 ARGS = ["train", "--dataset", "mnist", "--sample", "--limit", "1000", "--layers", "784,24,10", "--T", "3",
         "--quiet", "--train-eval", "200", "--epochs", str(EPOCHS)]
