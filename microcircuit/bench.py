@@ -215,11 +215,12 @@ def _torch_layers(layers):
 
 
 def measure_bptt(T: int | None = None, batch_size: int | None = None, batches: int = 100, layers=None,
-                 preset: str = "mnist-mlp", warmup: int = 5) -> dict:
+                 preset: str = "mnist-mlp", warmup: int = 5, repeats: int = 3) -> dict:
     """Train the preset's network by backpropagation through time in snnTorch (the optional
     baseline): LIF somata (non-leaky, subtractive reset, fast-sigmoid surrogate) after every
     dense and conv layer, average pooling of spikes, the first layer's current computed once
-    (direct encoding), rate-coded cross-entropy, Adam at the preset's learning rate."""
+    (direct encoding), rate-coded cross-entropy, Adam at the preset's learning rate. The rate is
+    that of the fastest of ``repeats`` passes, as for the library's rules."""
     import snntorch as snn
     import torch
     from snntorch import functional as SF
@@ -258,10 +259,12 @@ def measure_bptt(T: int | None = None, batch_size: int | None = None, batches: i
 
     for b in range(warmup):
         step(b)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for b in range(batches):
-        step(b)
-    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    seconds = cpu_seconds = float("inf")
+    for _ in range(repeats):  # the fastest of ``repeats`` passes, as :func:`measure` takes
+        t0, c0 = time.perf_counter(), time.process_time()
+        for b in range(batches):
+            step(b)
+        seconds, cpu_seconds = min(seconds, time.perf_counter() - t0), min(cpu_seconds, time.process_time() - c0)
     return {
         "rule": "bptt-snntorch", "T": T, "batch_size": batch_size, "preset": preset,
         "network": network_name(preset, layers), "layers": settings_json(layers),
@@ -331,6 +334,94 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
         doc = {"provenance": dict(provenance(seed=0), jit=backend.kernels_enabled()), "results": results}
         write_atomic(out, json.dumps(doc, indent=1))
     return results
+
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What sets a process's threads: OpenBLAS's (NumPy), OpenMP's (torch, Numba) and MKL's."""
+
+
+def _one(kwargs: dict, threads: int, env: dict) -> dict:
+    """One measurement in a fresh process with ``threads`` threads for BLAS and torch."""
+    env = dict(env, **{name: str(threads) for name in THREAD_VARS})
+    args = json.dumps(kwargs)
+    proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BenchmarkError(f"benchmark {args} on {threads} thread(s) failed in its process: {last}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(rules=RULES, Ts=(None,), threads=(1, None), rounds: int = 3, batch_size=None, batches=100, layers=None,
+            preset: str = "mnist-mlp", bptt: bool | None = None, seed: int = 0, measure_one=None) -> list[dict]:
+    """Wall-clock samples/s as a user compares them: every rule (and snnTorch's BPTT, where it is
+    installed) at every T and thread count (``None``: all the machine's cores), each measurement in
+    a fresh process, ``rounds`` rounds whose order is shuffled afresh (``seed``), so that a slow
+    moment of a shared machine falls on every case alike.
+
+    Returns one row per (rule, T, threads): ``samples_per_s`` (the median over rounds), ``low`` and
+    ``high`` (the least and the largest), ``rounds``, and, beside snnTorch's BPTT measured in the
+    same rounds, ``x_snntorch`` (the median over rounds of the ratio within each round) with
+    ``x_low`` and ``x_high``. ``measure_one(kwargs, threads)`` replaces the process (tests).
+    """
+    import random
+
+    from . import backend
+
+    network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
+    for rule in rules:
+        if rule != "bptt-snntorch":
+            rule_settings(rule)
+    counts = sorted({(os.cpu_count() or 1) if n is None else int(n) for n in threads})
+    if bptt is None:
+        bptt = backend.name() == "numpy" and has_bptt()
+    names = (["bptt-snntorch"] if bptt and "bptt-snntorch" not in rules else []) + list(rules)
+    env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name,
+               MICROCIRCUIT_JIT="1" if backend.kernels_enabled() else "0")
+    run_one = measure_one or (lambda kwargs, n: _one(kwargs, n, env))
+    cases = [(rule, T, n) for rule in names for T in Ts for n in counts]
+    seen = {case: [] for case in cases}
+    for r in range(rounds):
+        order = list(cases)
+        random.Random(seed * 1000 + r).shuffle(order)
+        for rule, T, n in order:
+            kwargs = dict(T=T, batch_size=batch_size, batches=batches, preset=preset,
+                          layers=None if layers is None else list(layers))
+            if rule != "bptt-snntorch":
+                kwargs.update(rule=rule)
+            seen[rule, T, n].append(run_one(kwargs, n))
+    rows = []
+    for (rule, T, n), results in seen.items():
+        rates = [res["samples_per_s"] for res in results]
+        first = results[0]
+        row = {"rule": rule, "T": first["T"], "threads": n, "batch_size": first["batch_size"],
+               "network": first.get("network"), "rounds": len(rates), "samples_per_s": _median(rates),
+               "low": min(rates), "high": max(rates), "x_snntorch": None, "x_low": None, "x_high": None}
+        base = seen.get(("bptt-snntorch", T, n))
+        if base and rule != "bptt-snntorch":
+            ratios = [a / b["samples_per_s"] for a, b in zip(rates, base)]
+            row.update(x_snntorch=round(_median(ratios), 3), x_low=round(min(ratios), 3),
+                       x_high=round(max(ratios), 3))
+        rows.append(row)
+    return rows
+
+
+def _median(values):
+    v = sorted(values)
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def format_comparison(rows: list[dict]) -> str:
+    """The wall-clock comparison as a table: median [least-largest] over rounds."""
+    lines = [f"{'network':<18}{'rule':<22}{'T':>4}{'threads':>8}{'samples/s (wall), median [range]':>36}"
+             f"{'x snnTorch BPTT':>26}"]
+    for r in rows:
+        rate = f"{r['samples_per_s']:.0f} [{r['low']:.0f}-{r['high']:.0f}]"
+        ratio = "" if r["x_snntorch"] is None else f"{r['x_snntorch']:.2f}x [{r['x_low']:.2f}-{r['x_high']:.2f}]"
+        lines.append(f"{r.get('network') or '':<18}{r['rule']:<22}{r['T']:>4}{r['threads']:>8}{rate:>36}{ratio:>26}")
+    n = max((r["rounds"] for r in rows), default=0)
+    lines.append(f"(wall clock, a fresh process per measurement, {n} interleaved rounds)")
+    return "\n".join(lines)
 
 
 def format_table(results: list[dict]) -> str:

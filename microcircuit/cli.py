@@ -26,10 +26,10 @@ import sys
 import warnings
 from pathlib import Path
 
-from .config import CHOICES, NetworkConfig, is_dense
+from .config import CHOICES, NetworkConfig
 from .data import DATASETS
 from .network import DivergenceError
-from .rules import RUN_RULES, network_settings
+from .rules import RUN_RULES
 
 
 class UsageError(Exception):
@@ -56,6 +56,17 @@ def _int_from(low: int):
 _positive_int, _count = _int_from(1), _int_from(0)
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _layers(text: str):
     """'784,800,10' -> [784, 800, 10]."""
     try:
@@ -65,6 +76,13 @@ def _layers(text: str):
     if not sizes or len(sizes) < 2 or min(sizes) <= 0:
         raise argparse.ArgumentTypeError(f"wants comma-separated positive ints such as 784,800,10, got {text!r}")
     return sizes
+
+
+def _threads(text: str) -> str:
+    """A thread count for ``bench --threads``: a positive int or ``all``."""
+    if text == "all" or (text.isdigit() and int(text) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"wants a positive int or all, got {text!r}")
 
 
 def _flag(text: str) -> bool:
@@ -114,84 +132,30 @@ def _quiet(args):
 
 
 # ------------------------------------------------------------------------ train
-def _load(data, dataset, flatten, validation, source, seed):
-    """``(train, test)`` of a run: the test set, or the held-out part of the training set."""
-    if validation:
-        cut = dict(validation=validation, source=source, seed=seed)
-        return (data.load_dataset(dataset, "train", flatten=flatten, **cut),
-                data.load_dataset(dataset, "validation", flatten=flatten, **cut))
-    return (data.load_dataset(dataset, "train", flatten=flatten, source=source),
-            data.load_dataset(dataset, "test", flatten=flatten, source=source))
-
-
 def cmd_train(args) -> int:
-    """Train (or, with ``--resume``, continue) one run. On a resume, what is not given is the
-    run's own (dataset, data subset, settings, epochs); what is given must agree with it,
-    except ``--lr`` and ``--epochs``."""
-    from . import data, presets, training
+    """Train (or, with ``--resume``, continue) one run, as :func:`microcircuit.runspec.build`
+    specifies it from the preset, the typed options and (on a resume) the run's own log."""
+    from . import data, runspec, training
     from .files import check_writable
 
     _setup_backend(args)
     _quiet(args)
-    out = Path(args.out)
-    ckpt = Path(args.checkpoint) if args.checkpoint else out / "checkpoint.npz"
-    resuming = bool(args.resume and ckpt.exists())
-    previous = training.run_log(out, ckpt) if resuming else {}
-    run_prov, run_config = previous.get("provenance") or {}, previous.get("config") or {}
-    subset = run_prov.get("data_subset") or {}
     try:
-        settings = presets.preset(args.preset) if args.preset else {}
-        dataset = args.dataset or settings.pop("dataset", None) or run_prov.get("dataset")
-        settings.pop("dataset", None)
-        typed = {f.name: getattr(args, f.name) for f in dataclasses.fields(NetworkConfig)
-                 if getattr(args, f.name) is not None}
-        if "rule" in typed:  # a run variant (microcircuit-spiking) is its registry settings; typed ones win
-            typed = {**network_settings(typed["rule"]), **{k: v for k, v in typed.items() if k != "rule"}}
-        settings.update(typed)
-        config = NetworkConfig(**settings)  # every setting checked before any data is read
+        spec = runspec.build(out=args.out, preset=args.preset, dataset=args.dataset, checkpoint=args.checkpoint,
+                             typed={name: getattr(args, name) for name in runspec.fields()}, resume=args.resume,
+                             sample=args.sample, validation=args.validation, limit=args.limit,
+                             train_eval=args.train_eval)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if dataset is None:
-        raise UsageError(f"name a --dataset ({', '.join(DATASETS)}) or a --preset")
-    check_writable(out)  # before any data is read or any epoch trained
-    check_writable(ckpt.parent)
-    preset_epochs = settings.pop("epochs", None)
-    # a resume keeps the run's epochs and lr unless they are typed (a preset's are not a request)
-    epochs = (typed.get("epochs") or run_config.get("epochs") or config.epochs) if resuming else \
-        (preset_epochs or config.epochs)
-    sample = args.sample if args.sample is not None else subset.get("source") == "sample"
-    source = "sample" if sample else ("full" if subset.get("source") == "full" else "auto")
-    validation = args.validation if args.validation is not None else (subset.get("validation") or 0)
-    if validation < 0:
-        raise UsageError(f"argument --validation: must be a count or a fraction >= 0, got {validation!r}")
-    limit = args.limit if args.limit is not None else subset.get("limit")
-    train_eval = args.train_eval if args.train_eval is not None else run_prov.get("train_eval_samples", 10_000)
-    seed = config.seed if "seed" in settings else run_config.get("seed", config.seed)
-    if resuming:
-        flatten = is_dense(run_config["layers"]) if run_config.get("layers") else \
-            ("layers" not in settings or config.is_dense())
-    else:
-        flatten = "layers" not in settings or config.is_dense()
+    check_writable(spec.out)  # before any data is read or any epoch trained
+    check_writable(spec.checkpoint.parent)
     try:
-        train, test = _load(data, dataset, flatten, validation, source, seed)
+        arrays = spec.load()
     except (ValueError, TypeError) as err:  # e.g. a --validation larger than the training set
         if isinstance(err, data.DatasetCorruptError):
             raise
         raise UsageError(str(err)) from None
-    if limit:
-        train = (train[0][:limit], train[1][:limit])
-    if resuming:  # only what was given: the run keeps its own settings (a preset's lr is not an override)
-        network = {k: v for k, v in settings.items() if k in typed or k != "lr"}
-    else:
-        if "layers" not in settings:  # the default hidden and output layers on this dataset's input
-            config = config.replace(layers=(int(train[0][0].size), *config.layers[1:]))
-        network = {k: v for k, v in config.to_dict().items() if k != "epochs"}
-    checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")
-    log = training.run(
-        train, test, out, epochs=epochs, resume=args.resume, quiet=args.quiet, dataset=dataset,
-        data_checksum=checksum, checkpoint=ckpt, train_eval_samples=train_eval,
-        data_subset={"source": source, "validation": validation or None, "limit": limit}, **network,
-    )
+    log = training.train(spec, quiet=args.quiet, arrays=arrays)
     last = log["epochs"][-1] if log["epochs"] else {}
     print(json.dumps({"out": str(args.out), "epoch": last.get("epoch"), "train_accuracy": last.get("train_accuracy"),
                       "test_accuracy": last.get("test_accuracy"), "wall_seconds": log.get("wall_seconds")}))
@@ -204,7 +168,7 @@ def _run_tasks(name, task_list, args, workers) -> int:
 
     out = sweep.run(task_list, scheduler=getattr(args, "scheduler", None), workers=workers, results=args.results,
                     runs=args.runs, source="sample" if args.sample else "full", epochs=args.epochs,
-                    progress=not args.quiet)
+                    progress=not args.quiet, connect_timeout=getattr(args, "connect_timeout", None))
     for row in out["done"]:
         print(json.dumps(row))
     for task, message in out["failed"]:
@@ -245,6 +209,21 @@ def _add_run_options(p):
 
 
 # ------------------------------------------------------------------------ bench
+def cmd_probe(args) -> int:
+    """A few short epochs of a preset on a part of the training set, with each layer's activity."""
+    from . import probe
+
+    _setup_backend(args)
+    try:
+        settings = probe.parse_settings(args.set)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    probe.probe(args.preset, args.rule, settings=settings, train=args.train, val=args.val,
+                train_eval=args.train_eval, epochs=args.epochs, seed=args.seed, verify=not args.no_verify,
+                source="sample" if args.sample else "auto", echo=lambda text: print(text, flush=True))
+    return 0
+
+
 def cmd_bench(args) -> int:
     from . import bench
 
@@ -261,6 +240,18 @@ def cmd_bench(args) -> int:
 
         check_writable(Path(args.out).parent)  # before minutes of measuring
     try:
+        if args.rounds:  # wall clock at each thread count, interleaved rounds of fresh processes
+            threads = [None if t == "all" else int(t) for t in (args.threads or ["1", "all"])]
+            rows = bench.compare(rules=rules, Ts=args.T or [None], threads=threads, rounds=args.rounds,
+                                 batch_size=args.batch_size, batches=args.batches, layers=args.layers,
+                                 preset=args.preset)
+            if args.out:
+                from .files import write_atomic
+                from .training import provenance
+
+                write_atomic(args.out, json.dumps({"provenance": provenance(seed=0), "comparison": rows}, indent=1))
+            print(bench.format_comparison(rows))
+            return 0
         results = bench.run(rules=rules, Ts=args.T or [None], batch_size=args.batch_size,
                             batches=args.batches, layers=args.layers, out=args.out, preset=args.preset)
     except bench.BenchmarkError as err:  # a failure, not a usage mistake: exit 1
@@ -275,9 +266,11 @@ def cli_info(out=print, verify: bool = True) -> int:
     """Print each dataset, where it was found and whether its checksums hold; 0 if all good."""
     from . import data
 
+    from .environment import folder
+
     status = 0
-    env = os.environ.get(data.ENV_DATA)
-    missing = " (does not exist)" if env and not Path(env).expanduser().is_dir() else ""
+    env = folder(data.ENV_DATA)  # one naming a file is an error naming it
+    missing = " (does not exist)" if env and not env.is_dir() else ""
     out(f"{data.ENV_DATA}={env or '(not set)'}{missing}")
     out(f"cache: {data.cache_dir()}")
     out(f"samples: {data.sample_path()}")
@@ -319,7 +312,10 @@ def cli_fetch(name: str, progress: bool = True, out=print) -> int:
     for n in DATASETS if name == "all" else (name,):
         try:
             paths = data.fetch(n, progress=progress)
-        except (data.DatasetNotFoundError, data.DatasetCorruptError) as e:
+        except data.DatasetNotFoundError as e:  # the advice in the command line's terms
+            out(data.not_found_message(e.dataset, e.searched, e.extra, command_line=True))
+            return 1
+        except data.DatasetCorruptError as e:
             out(str(e))
             return 1
         out(f"{n}: {len(paths)} file(s) in {data.cache_dir() / n}")
@@ -329,12 +325,17 @@ def cli_fetch(name: str, progress: bool = True, out=print) -> int:
 # ----------------------------------------------------------------------- report
 def cmd_report(args) -> int:
     """Write the markdown report to ``--out`` or stdout."""
+    from .environment import folder
     from .files import ENV_RESULTS, write_atomic
     from .report import load_results, report_markdown
 
     if args.root is not None and not Path(args.root).is_dir():
         raise FileNotFoundError(2, f"--root {args.root} is not a folder: name the results folder "
                                    f"(default: ${ENV_RESULTS} or data/results)", str(args.root))
+    env = folder(ENV_RESULTS) if args.root is None else None  # a file is refused there, as --root is
+    if env is not None and not env.is_dir():
+        raise FileNotFoundError(2, f"{ENV_RESULTS}={str(env)!r} is not a folder: set it to the results folder, "
+                                   f"or unset it (data/results)", str(env))
     res = load_results(args.root)
     text = report_markdown(res)
     if args.out:
@@ -388,11 +389,33 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     sw.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
     sw.add_argument("--workers", type=_count, help="local worker processes (default: one per core; 0: no Dask)")
+    sw.add_argument("--connect-timeout", type=_seconds, metavar="SECONDS",
+                    help="how long the --scheduler has to answer (default: Dask's connect timeout, 30 s)")
     _add_run_options(sw)
     sw.set_defaults(func=cmd_sweep)
 
+    pr = commands.add_parser("probe", help="a few short epochs of a preset: accuracy and each layer's activity")
+    pr.add_argument("preset", help="a preset name (microcircuit.presets.PRESETS)")
+    pr.add_argument("--rule", default="microcircuit", choices=RUN_RULES)
+    pr.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override the preset's Network settings")
+    pr.add_argument("--train", type=_positive_int, default=10_000, help="training images (the first ones)")
+    pr.add_argument("--val", type=_positive_int, default=2_000, help="validation images (the last training ones)")
+    pr.add_argument("--train-eval", type=_positive_int, default=2_000, help="training images evaluated after each epoch")
+    pr.add_argument("--epochs", type=_positive_int, default=3)
+    pr.add_argument("--seed", type=_count, default=0)
+    pr.add_argument("--no-verify", action="store_true",
+                    help="skip the dataset's count and checksum check (a subset, e.g. carried to a GPU machine)")
+    pr.add_argument("--sample", action="store_true", help="the bundled sample of the dataset (a quick trial)")
+    pr.add_argument("--backend", choices=["numpy", "cupy"])
+    pr.add_argument("--dtype", choices=["float32", "float64"])
+    pr.set_defaults(func=cmd_probe)
+
     bench = commands.add_parser("bench", help="training samples/s and peak memory per rule")
     bench.add_argument("--rules", default=",".join(RUN_RULES), help="comma-separated rule names")
+    bench.add_argument("--rounds", type=_positive_int, help="compare wall-clock samples/s as a user would: this many "
+                       "interleaved rounds, a fresh process per measurement, at each --threads (with the spread)")
+    bench.add_argument("--threads", nargs="+", metavar="N", type=_threads,
+                       help="with --rounds: thread counts, ints or all (default: 1 all)")
     bench.add_argument("--preset", default="mnist-mlp",
                        help="the network, optimiser and T of this training preset (default mnist-mlp)")
     bench.add_argument("--T", type=_positive_int, nargs="+", help="time steps (default: the preset's)")
@@ -442,12 +465,15 @@ def _one_line(exc: BaseException) -> str:
 
 def _interrupted(args) -> str:
     """What Ctrl-C left behind, and how to go on."""
+    from .logs import read_log
+
+    if getattr(args, "command", None) in ("runs", "sweep"):
+        return ("interrupted: the finished runs and the others' last epochs are kept; run the same command "
+                "again to go on")
     if getattr(args, "command", None) != "train":
         return "interrupted"
-    try:
-        epochs = json.loads((Path(args.out) / "log.json").read_text()).get("epochs", [])
-    except (OSError, ValueError):
-        epochs = []
+    log, _problem = read_log(Path(args.out) / "log.json")
+    epochs = log["epochs"] if log else []
     if not epochs:
         return "interrupted before the first epoch ended: nothing was kept; run the command again"
     return f"interrupted after epoch {epochs[-1]['epoch']}; the checkpoint is kept: rerun with --resume"
@@ -485,7 +511,13 @@ def main(argv=None) -> int:
 def _main(argv=None) -> int:
     args = parser().parse_args(argv)
     name = " ".join(["microcircuit", args.command] + ([args.data_command] if getattr(args, "data_command", None) else []))
-    debug = os.environ.get("MICROCIRCUIT_DEBUG", "").strip().lower() not in ("", "0", "no", "false", "off")
+    from .environment import DEBUG, flag
+
+    try:
+        debug = flag(DEBUG, default=False)
+    except ValueError as exc:  # a bad MICROCIRCUIT_DEBUG: said, as any other variable is
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 1
     try:
         with warnings.catch_warnings():  # a warning in one line too (restored on return)
             if not debug:

@@ -9,7 +9,7 @@ Quick use::
 
 Images come back as float32 in [0, 1], flattened to ``(N, 784)`` / ``(N, 3072)`` or
 channels-first ``(N, 1, 28, 28)`` / ``(N, 3, 32, 32)`` with ``flatten=False``; labels as
-int64. Arrays are NumPy (host) arrays; the network moves them to the device.
+int32. Arrays are NumPy (host) arrays; the network moves them to the device.
 
 Where the full datasets are looked for, in this order:
 
@@ -41,6 +41,7 @@ installed) are checked by the same definition.
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import hashlib
 import io
@@ -57,6 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import environment
 from .files import resource
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
@@ -74,8 +76,8 @@ CLASSES = {
 }
 
 SPLITS = ("train", "validation", "test")
-ENV_DATA = "MICROCIRCUIT_DATA"
-ENV_CACHE = "MICROCIRCUIT_CACHE"
+ENV_DATA = environment.DATA
+ENV_CACHE = environment.CACHE
 CIFAR_DIR = "cifar-10-batches-py"
 IDX_IMAGES_MAGIC = 2051
 IDX_LABELS_MAGIC = 2049
@@ -107,6 +109,11 @@ def _spec(name: str) -> dict:
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return _registry()["datasets"][name]
+
+
+def input_shape(name: str) -> tuple:
+    """The shape of one image of dataset ``name`` (channels, height, width), from the registry."""
+    return tuple(int(v) for v in _spec(name)["shape"])
 
 
 def data_checksum(name: str, split: str = "train") -> str:
@@ -314,12 +321,13 @@ def _read_cifar_batches(path, members) -> dict:
 
 def cache_dir() -> Path:
     """The download cache: ``$MICROCIRCUIT_CACHE``, else pooch's (``~/.cache/microcircuit`` on Linux, pooch or not)."""
-    if os.environ.get(ENV_CACHE):
-        return Path(os.environ[ENV_CACHE]).expanduser()
+    env = environment.folder(ENV_CACHE)  # one naming a file is an error naming it
+    if env is not None:
+        return env
     try:
         import pooch
     except ImportError:  # only downloads need pooch: finding files on disk must not
-        return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "microcircuit"
+        return Path(environment.recorded("XDG_CACHE_HOME") or "~/.cache").expanduser() / "microcircuit"
     return Path(pooch.os_cache("microcircuit"))
 
 
@@ -354,8 +362,9 @@ def _search_dirs(name: str, data_dir=None) -> list[tuple[str, Path]]:
         roots = [("data_dir", Path(data_dir).expanduser())]
     else:
         roots = []
-        if os.environ.get(ENV_DATA):
-            roots.append(("env", Path(os.environ[ENV_DATA]).expanduser()))
+        env = environment.folder(ENV_DATA)
+        if env is not None:
+            roots.append(("env", env))
         roots.append(("cache", cache_dir()))
     out = []
     for origin, root in roots:
@@ -453,6 +462,11 @@ def fetch(name: str, progress: bool = True) -> dict:
                 raise _corrupt(name, folder / fname, f"the download from {url} does not match "
                                "the official checksum (the cached file, if any, was kept)",
                                expected=entry["sha256"], actual=got)
+            full = [e for *_, e in errors if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)]
+            if full:  # the disk, not the network: say so, and where the files go
+                raise OSError(full[0].errno, f"{name}: no space left to download {fname} into {folder} "
+                              f"({full[0].strerror or full[0]}): free some space there, or set {ENV_CACHE} to a "
+                              f"folder on a disk with room and run the command again")
             tried = "; ".join(f"{url}: {type(e).__name__}: {e}" for _, url, _, e in errors)
             raise _not_found(name, [str(folder)], f"download of {fname} failed ({tried})")
     return paths
@@ -461,7 +475,7 @@ def fetch(name: str, progress: bool = True) -> dict:
 # ----------------------------------------------------------------------------- decoding
 
 
-def _read_full(name: str, splits, found: dict) -> dict:
+def read_full(name: str, splits, found: dict) -> dict:
     """Decode stored splits (train/test) of a found dataset (CIFAR-10 in one pass over the
     archive): ``{split: (images uint8 (N, C, H, W), labels uint8, [files])}``."""
     if name != "cifar10":
@@ -508,7 +522,7 @@ def _load_full_uint8(name, split, data_dir, download, verify):
         found = find_dataset(name)
         if not found["found"]:
             raise _not_found(name, found["searched"])
-    x, y, files = _read_full(name, [split], found)[split]
+    x, y, files = read_full(name, [split], found)[split]
     if verify:
         s = _spec(name)["splits"][split]
         _verify_content(name, split, x, y, files, s["count"], s["content_sha256"])
@@ -578,7 +592,8 @@ def validation_indices(labels, validation, seed: int = 0) -> tuple[np.ndarray, n
 
 
 def _finish(x, y, split, validation, seed, flatten):
-    """Cut the validation split if asked, then convert to float32 [0, 1] / int64."""
+    """Cut the validation split if asked, then convert to float32 [0, 1] / int32 (32-bit safe:
+    Pyodide's NumPy counts and indexes with int32, and refuses to cast int64 down)."""
     if split == "validation" and not validation:
         raise ValueError('split="validation" needs validation=<count or fraction> '
                          "to say how much of the training set to hold out")
@@ -589,25 +604,25 @@ def _finish(x, y, split, validation, seed, flatten):
     x = x.reshape(len(x), -1) if flatten else x
     out = x.astype(np.float32)
     out /= np.float32(255)
-    return out, y.astype(np.int64)
+    return out, y.astype(np.int32)
 
 
 def load_dataset(name: str, split: str = "train", *, flatten: bool = True, validation=0,
                  source: str = "auto", seed: int = 0, data_dir=None, download: bool = True,
                  verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Load a dataset split as ``(x float32 in [0, 1], y int64)`` NumPy arrays.
+    """Load a dataset split as ``(x float32 in [0, 1], y int32)`` NumPy arrays.
 
     Parameters
     ----------
     name : ``"mnist"``, ``"fashion-mnist"`` or ``"cifar10"``.
     split : ``"train"``, ``"validation"`` or ``"test"``. With ``validation=k`` a stratified,
-        seeded hold-out is cut from the *training* set only: ``"train"`` returns the
-        remainder, ``"validation"`` the held-out part; the test set is never touched.
+    seeded hold-out is cut from the *training* set only: ``"train"`` returns the
+    remainder, ``"validation"`` the held-out part; the test set is never touched.
     flatten : ``(N, 784)`` / ``(N, 3072)`` if true, else ``(N, 1, 28, 28)`` / ``(N, 3, 32, 32)``.
     validation : int count or float fraction of the training set to hold out (0: none).
     source : ``"full"`` / ``"auto"`` (the full dataset, error if it cannot be found or
-        downloaded) or ``"sample"`` (the bundled sample). Use :func:`load_full_or_sample`
-        for an explicit fallback.
+    downloaded) or ``"sample"`` (the bundled sample). Use :func:`load_full_or_sample`
+    for an explicit fallback.
     seed : seed of the validation hold-out.
     data_dir : look only in this folder instead of ``MICROCIRCUIT_DATA`` and the cache.
     download : download into the cache if not found (never when ``data_dir`` is given).
@@ -679,12 +694,12 @@ def verify_dataset(name: str, data_dir=None) -> dict:
                                   "official": sha is not None and sha == official}
     errors = {}
     try:
-        decoded = _read_full(name, ["train", "test"], found)
+        decoded = read_full(name, ["train", "test"], found)
     except (DatasetCorruptError, PermissionError):
         decoded = {}  # find which split is damaged: the other one may be good
         for split in ("train", "test"):
             try:
-                decoded.update(_read_full(name, [split], found))
+                decoded.update(read_full(name, [split], found))
             except (DatasetCorruptError, PermissionError) as e:
                 errors[split] = str(e)
     for split in ("train", "test"):

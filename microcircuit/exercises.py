@@ -185,13 +185,10 @@ def inverted_feedback_updates(net, x, y):
     through the excitatory one), from one forward pass. Returns ``(normal, inverted)``, each a list
     of ``(dW, db)`` per plastic layer as host arrays."""
     from .circuit import Microcircuit
-    from .losses import one_hot
 
     if not isinstance(net.rule, Microcircuit):
         raise TypeError("inverted_feedback_updates needs a Network with rule='microcircuit'")
-    X, Y = net._check_x(x), net._check_y(y, len(y))
-    r = net.forward(X, net._eval_gen())
-    e = net.loss.error(r, one_hot(Y, net.n_classes))
+    e = net.output_error(x, y)
     normal = net.rule.updates(net.layers, e)
     inverted = net.rule.updates(net.layers, e, sign=-1)  # every feedback synapse inverted
     host = lambda ups: [tuple(backend.to_numpy(a) for a in u) for u in ups if u is not None]  # noqa: E731

@@ -25,7 +25,7 @@ from .config import NetworkConfig, check_inputs, check_labels
 from .encoding import encode
 from .layers import build
 from .losses import SpikingError, one_hot
-from .metrics import alignment
+from .metrics import SATURATION_SAMPLES, alignment, saturation
 from .neurons import THRESHOLD_FLOOR, LIFParameters, adapt_threshold
 from .optim import make_optimizer, schedule
 from .feedback import FeedbackAlignment
@@ -65,7 +65,7 @@ class Network:
         self.rule = make_rule(config.rule, mode=config.mode, T_e=config.T_e, feedback=config.feedback, seed=seeds[3])
         self.rule.init(self.layers, np.random.default_rng(seeds[1]))
         self.optimizer = make_optimizer(config.optimizer, config.momentum, config.weight_decay)
-        self._train_rng = np.random.default_rng(seeds[2])
+        self.train_rng = np.random.default_rng(seeds[2])
         self.epoch_, self.history_ = 0, []
         for layer in self.adapting_layers:  # intrinsic plasticity: a threshold per cell (per channel in conv)
             layer.theta = backend.xp().full_like(layer.b, config.theta)
@@ -75,10 +75,12 @@ class Network:
     epochs = property(lambda self: self.config.epochs, doc="Length of the learning-rate schedule (epochs).")
     adapting_layers = property(lambda self: self.plastic_layers[:-1] if self.config.threshold_adaptation else [])
 
-    def _check_x(self, x):
+    def check_inputs(self, x):
+        """Inputs checked at the boundary, on the backend as ``(N, *in_shape)`` (:func:`~microcircuit.config.check_inputs`)."""
         return check_inputs(x, self.in_shape)
 
-    def _check_y(self, y, n):
+    def check_labels(self, y, n):
+        """``n`` labels checked to be class indices of this network, on the backend (:func:`~microcircuit.config.check_labels`)."""
         return check_labels(y, n, self.n_classes)
 
     # ---------------------------------------------------------------- forward
@@ -93,7 +95,7 @@ class Network:
         ``r_pre``, and ``self.v_out`` the output potentials left at the end; with ``keep``,
         also every step in ``layer.history`` (what BPTT needs; memory then grows with ``T``).
         """
-        enc = encode(x, self.T, self.config.encoding, gen if gen is not None else self._eval_gen())
+        enc = encode(x, self.T, self.config.encoding, gen if gen is not None else self.eval_generator())
         for layer in self.layers:
             layer.reset(x.shape[0], keep)
         for t in range(self.T):
@@ -107,8 +109,20 @@ class Network:
         self.v_out = self.layers[-1].v
         return r_pre
 
-    def _eval_gen(self):
+    def eval_generator(self):
+        """A fresh generator of the evaluation noise (Bernoulli input spikes): the same at every call,
+        so that a forward pass outside training draws no state from the training streams."""
         return backend.noise_generator(self.config.seed + 7919)
+
+    def output_error(self, x, y):
+        """The error phase's input: one forward pass on ``(x, y)`` (checked, evaluation noise), and
+        the output error ``e = -dE/dr^L`` it leaves. The layers keep that pass's rates and gains
+        (and its steps, for a rule that needs them), so ``rule.updates(net.layers, e)`` or the
+        microcircuit's ``error_phase`` can follow."""
+        X = self.check_inputs(x)
+        Y = self.check_labels(y, X.shape[0])
+        r = self.forward(X, self.eval_generator(), keep=self.rule.keeps_history)
+        return self.loss.error(r, one_hot(Y, self.n_classes))
 
     # ---------------------------------------------------------------- learning
     def updates(self, x, y, gen=None):
@@ -147,12 +161,17 @@ class Network:
         return np.random.SeedSequence(self.config.seed, spawn_key=(3, self.epoch_))
 
     def partial_fit(self, x, y):
-        """Train one epoch on ``(x, y)`` in shuffled mini-batches. Returns the mean loss."""
-        X = self._check_x(x)
-        Y = self._check_y(y, X.shape[0])
+        """Train one epoch on ``(x, y)`` in shuffled mini-batches. Returns the mean loss.
+
+        A diverged network stops with :class:`DivergenceError` before the epoch is counted: a
+        non-finite loss, potential or weight, or, checked once after the epoch on the first
+        :data:`~microcircuit.metrics.SATURATION_SAMPLES` inputs, a saturated layer
+        (:func:`~microcircuit.metrics.saturation`): the check of every training run."""
+        X = self.check_inputs(x)
+        Y = self.check_labels(y, X.shape[0])
         n = X.shape[0]
-        order = backend.asarray(self._train_rng.permutation(n))
-        noise = backend.noise_generator(int(self._train_rng.integers(2**31)))
+        order = backend.asarray(self.train_rng.permutation(n))
+        noise = backend.noise_generator(int(self.train_rng.integers(2**31)))
         if hasattr(self.rule, "reseed"):  # the microcircuit's error cells
             self.rule.reseed(self._error_cell_seed())
         n_batches = math.ceil(n / self.batch_size)
@@ -166,11 +185,17 @@ class Network:
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             progress = (self.epoch_ + b / n_batches) / self.epochs
             lr = schedule(self.config.lr_schedule, self.config.lr, progress, self.config.warmup)
-            total += self.train_step(augment(X[idx], self._train_rng, self.in_shape, self.config.augment, self.config.flip),
+            total += self.train_step(augment(X[idx], self.train_rng, self.in_shape, self.config.augment, self.config.flip),
                                      Y[idx], lr, noise) * int(idx.shape[0])
         for layer in self.plastic_layers:  # the last step's update is not seen by the check above
             if not bool(backend.xp().isfinite(layer.W).all()):
                 raise DivergenceError(self._diverged("the weights became non-finite"))
+        why = saturation(self, X[:SATURATION_SAMPLES], checked=True)  # one forward pass: no training state moves
+        if why:
+            top = float(X.max())
+            raise DivergenceError(self._diverged(why) if top <= 1 else (
+                f"training diverged in epoch {self.epoch_ + 1}: {why}; its inputs go up to {top:g} (raw pixels?): "
+                f"scale them to [0, 1] (x / 255) and train again"))
         self.epoch_ += 1
         mean = total / n
         self.history_.append({"epoch": self.epoch_, "train_loss": mean})
@@ -196,11 +221,11 @@ class Network:
         spikes are drawn batch by batch from a fixed generator, so they depend on the batching;
         direct encoding is deterministic.
         """
-        X = self._check_x(x)
+        X = self.check_inputs(x)
         batch_size = self.batch_size if batch_size is None else batch_size
         if not (isinstance(batch_size, numbers.Integral) and batch_size > 0):
             raise ValueError(f"batch_size must be a positive int (or None: the training batch size), got {batch_size!r}")
-        gen = self._eval_gen()
+        gen = self.eval_generator()
         rates, vs = [], []
         for i in range(0, X.shape[0], batch_size):
             rates.append(backend.to_numpy(self.forward(X[i : i + batch_size], gen)))
@@ -219,7 +244,7 @@ class Network:
     def evaluate(self, x, y, batch_size: int | None = None) -> dict:
         """``{"accuracy": ..., "loss": ...}`` on ``(x, y)`` (loss: the global spiking error)."""
         rates, v = self.scores(x, batch_size)
-        y = backend.to_numpy(self._check_y(y, rates.shape[0]))
+        y = backend.to_numpy(self.check_labels(y, rates.shape[0]))
         pred = self._decide(rates, v)
         r = backend.asarray(rates)
         loss = float(self.loss.value(r, one_hot(backend.asarray(y), self.n_classes)))
@@ -231,10 +256,7 @@ class Network:
         Both come from the same forward pass on ``(x, y)``; BP's feedback is ``B = W^T``
         (rate-based backpropagation through the surrogate gains).
         """
-        X = self._check_x(x)
-        Y = self._check_y(y, X.shape[0])
-        r = self.forward(X, self._eval_gen(), keep=self.rule.keeps_history)
-        e = self.loss.error(r, one_hot(Y, self.n_classes))
+        e = self.output_error(x, y)
         return alignment(self.rule.updates(self.layers, e), FeedbackAlignment("symmetric").updates(self.layers, e))
 
     # ------------------------------------------------------------- save / load

@@ -17,6 +17,7 @@ good checkpoint stays, and the log records the failure.
 from __future__ import annotations
 
 import csv
+import errno
 import dataclasses
 import io
 import json
@@ -29,16 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend, data
+from . import backend, environment, logs, runspec
 from .checkpoint import read_log as checkpoint_log, save as save_checkpoint
 from ._version import __version__
-from .config import NetworkConfig, encode_layers, is_dense
-from .files import check_writable, remove_temp_files, results_dir, runs_dir, write_atomic
-from .identity import RESUME_OVERRIDES, differences, fingerprint, identity, of_log
+from .config import NetworkConfig, encode_layers
+from .files import check_writable, remove_temp_files, write_atomic
+from .identity import RESUME_OVERRIDES, differences, fingerprint, of_log
 from .locks import lock_checkpoint, lock_run
-from .metrics import saturation
 from .network import DivergenceError, Network
-from .presets import preset, run_settings
 
 def git_commit() -> str | None:
     """The commit of the library's checkout, if it is one (``None`` for an installed wheel)."""
@@ -69,7 +68,7 @@ def provenance(seed: int, dataset: str | None = None, data_checksum: str | None 
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus",
-        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),  # results differ in the last bits with it
+        "blas_threads": environment.recorded("OPENBLAS_NUM_THREADS"),  # results differ in the last bits with it
     }
 
 
@@ -120,22 +119,30 @@ def _count(n: int, what: str = "epoch") -> str:
 
 
 def _read_log(path: Path):
-    """``(log, problem)``: the parsed log (None if absent or unreadable) and why it is unreadable."""
-    try:
-        return json.loads(path.read_text()), None
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+    """``(log, problem)``: the log (None if absent or unusable) and why it cannot be used: unreadable,
+    or not a run's log (:func:`microcircuit.logs.check_log`)."""
+    return logs.read_log(path)
 
 
-def run_log(out, checkpoint=None) -> dict:
-    """The log of the run in folder ``out``: its ``log.json``, or the copy inside its checkpoint
-    (default ``out/checkpoint.npz``) when that is missing or unreadable; ``{}`` if neither."""
-    log, _problem = _read_log(Path(out) / "log.json")
-    if not (log and log.get("config")):
-        log = checkpoint_log(Path(checkpoint or Path(out) / "checkpoint.npz"))
-    return log or {}
+def _stored_log(ckpt: Path) -> dict | None:
+    """The copy of the run's log inside the checkpoint ``ckpt``, if it holds one that is a log."""
+    stored = checkpoint_log(ckpt)
+    return stored if stored is not None and logs.check_log(stored) is None else None
+
+
+def _keep_aside(log_path: Path, problem: str, rebuilt: bool) -> None:
+    """Move a log that cannot be used out of the way, with a warning, never deleting or overwriting
+    a record: ``log.json.corrupt-<time>`` (unreadable), ``log.json.invalid-<time>`` (JSON, not a log)."""
+    import warnings
+
+    invalid = problem.startswith(logs.NOT_A_LOG)
+    kind, stamp = "invalid" if invalid else "corrupt", time.strftime("%Y%m%d-%H%M%S")
+    aside, n = log_path.with_name(f"log.json.{kind}-{stamp}"), 1
+    while aside.exists():  # two in one second: each keeps its own name
+        aside, n = log_path.with_name(f"log.json.{kind}-{stamp}-{n}"), n + 1
+    os.replace(log_path, aside)
+    warnings.warn(f"{log_path} {'is' if invalid else 'was unreadable:'} {problem}; kept as {aside.name}"
+                  + ("; its records are rebuilt from the checkpoint" if rebuilt else ""), stacklevel=4)
 
 
 def _check_run_args(train, test, epochs, train_eval_samples, alignment_samples=1, network_kwargs=()):
@@ -232,18 +239,19 @@ def run(
     One process at a time: the folder is locked while the run trains
     (:func:`microcircuit.locks.lock_run`), and temporary files of writes killed earlier are
     removed. The checkpoint holds the log too, so a kill between writing the two loses
-    nothing; an unreadable ``log.json`` is kept aside (``log.json.corrupt-...``) with a
-    warning and rebuilt from the checkpoint. A resume whose checkpoint has trained epochs
-    that neither the log nor the checkpoint records is refused (``FileExistsError``): it
-    would leave a log with a gap.
+    nothing; an unreadable ``log.json`` (``log.json.corrupt-...``), or JSON that is not a run's
+    log (:func:`microcircuit.logs.check_log`: ``log.json.invalid-...``), is kept aside with a
+    warning and rebuilt from the checkpoint, never overwritten. A resume whose checkpoint has
+    trained epochs that neither the log nor the checkpoint records is refused
+    (``FileExistsError``): it would leave a log with a gap.
 
     After each epoch the network is evaluated on the test set (``test_accuracy``,
     ``test_loss``) and, as it is evaluated there (no augmentation), on the first
     ``train_eval_samples`` training images (``train_accuracy``, ``train_eval_loss``; 0 turns
     this off): the gap between the two says whether a network overfits or underfits.
     ``train_loss`` is the mean loss over the epoch's mini-batches, as trained. A non-finite
-    loss or a saturated network (:func:`saturation`) stops the run with
-    :class:`~microcircuit.network.DivergenceError` before that epoch is saved.
+    loss or a saturated network (:func:`~microcircuit.metrics.saturation`: ``partial_fit`` checks
+    both) stops the run with :class:`~microcircuit.network.DivergenceError` before that epoch is saved.
 
     The log's ``provenance`` is that of the call that started the run; every call that
     trains epochs (the first and each resume) appends a record to ``segments``
@@ -255,6 +263,9 @@ def run(
     _check_run_args(train, test, epochs, train_eval_samples, alignment_samples, network_kwargs)
     out = Path(out)
     ckpt = Path(checkpoint or out / "checkpoint.npz")
+    if ckpt.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"the checkpoint {ckpt} is a folder: name a file, such as "
+                                f"{ckpt / 'checkpoint.npz'}", str(ckpt))
     with lock_run(out), lock_checkpoint(ckpt):
         check_writable(ckpt.parent)
         for path in (ckpt, out / "log.json", out / "log.csv"):
@@ -267,8 +278,6 @@ def run(
 
 def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_checksum, data_subset,
                 alignment_samples, train_eval_samples, network_kwargs, allow) -> dict:
-    import warnings
-
     log_path = out / "log.json"
     log, problem = _read_log(log_path)
     if ckpt.exists() and not resume:
@@ -282,7 +291,7 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
     restored = problem is not None
     if ckpt.exists():
         saved = Network.load(ckpt)
-        stored = checkpoint_log(ckpt)
+        stored = _stored_log(ckpt)
         _check_same_run(out, ckpt, log, stored)
         if log is None or (stored and len([r for r in log.get("epochs", []) if r["epoch"] <= saved.epoch_])
                            < len([r for r in stored.get("epochs", []) if r["epoch"] <= saved.epoch_])):
@@ -314,11 +323,8 @@ def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_
                         f"extend it with `train --out {out} --checkpoint {ckpt} --resume --{key} {value}`")
                 overrides[key] = {"from": getattr(saved.config, key), "to": value}
         net = Network.load(ckpt, progress=not quiet, **{k: v["to"] for k, v in overrides.items()})
-    if problem is not None:  # keep the unreadable log aside, never delete a record
-        aside = log_path.with_name(f"log.json.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(log_path, aside)
-        warnings.warn(f"{log_path} was unreadable ({problem}); kept as {aside.name}"
-                      + ("; its records are rebuilt from the checkpoint" if ckpt.exists() else ""), stacklevel=3)
+    if problem is not None:  # keep the unusable log aside, never delete a record
+        _keep_aside(log_path, problem, rebuilt=ckpt.exists())
     if ckpt.exists():
         log["epochs"] = [r for r in log.get("epochs", []) if r["epoch"] <= net.epoch_]
         for seg in log.get("segments", []):
@@ -381,12 +387,7 @@ def _epochs(net, train, test, out, ckpt, log, epochs, quiet, alignment_samples, 
     for _ in bar:
         t0 = time.perf_counter()
         loss = net.partial_fit(x, y)
-        seconds = time.perf_counter() - t0
-        why = saturation(net, x_align)
-        if why:
-            raise DivergenceError(
-                f"training diverged in epoch {net.epoch_}: {why}. Lower the learning rate (lr={net.config.lr}) "
-                f"and restart from the last good checkpoint")
+        seconds = time.perf_counter() - t0  # partial_fit stops on divergence or saturation
         record = {"epoch": net.epoch_, "train_loss": round(loss, 6), "seconds": round(seconds, 3)}
         if train_eval_samples > 0:
             ev = net.evaluate(x_fit, y_fit)
@@ -407,25 +408,25 @@ def _epochs(net, train, test, out, ckpt, log, epochs, quiet, alignment_samples, 
             bar.set_postfix(loss=f"{loss:.4f}", acc=record.get("test_accuracy"))
 
 
-def run_paths(name: str, rule: str, seed: int = 0, *, results=None, runs=None) -> tuple[Path, Path]:
-    """``(log folder, checkpoint)`` of one (preset, rule, seed) run.
+run_paths = runspec.paths
+run_log = runspec.run_log
 
-    Logs: ``results/<dataset>/<name>/<rule>/seed-<seed>/`` (default :func:`results_dir`);
-    checkpoints: ``runs/<name>/<rule>/seed-<seed>.npz`` (default :func:`runs_dir`).
-    """
-    dataset = preset(name)["dataset"]
-    out = Path(results or results_dir()) / dataset / name / rule / f"seed-{int(seed)}"
-    checkpoint = Path(runs or runs_dir()) / name / rule / f"seed-{int(seed)}.npz"
-    return out, checkpoint
+
+def train(spec: runspec.RunSpec, *, quiet: bool = False, arrays=None) -> dict:
+    """Run (or resume) the run ``spec`` specifies (:func:`microcircuit.runspec.build`): read its data
+    (or take ``arrays = (train, test)`` already read from it) and train it with :func:`run`."""
+    check_writable(spec.out)
+    check_writable(spec.checkpoint.parent)
+    train_set, test = arrays if arrays is not None else spec.load()
+    return run(train_set, test, spec.out, epochs=spec.epochs, resume=spec.resume, quiet=quiet, dataset=spec.dataset,
+               data_checksum=spec.data_checksum(), data_subset=spec.data_subset, checkpoint=spec.checkpoint,
+               train_eval_samples=spec.train_eval, allow=spec.allow, **spec.settings)
 
 
 def finished(out, epochs: int) -> bool:
     """True when the log in ``out`` says its run is done with at least ``epochs`` epochs."""
-    try:
-        log = json.loads((Path(out) / "log.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return log.get("status") == "done" and len(log.get("epochs", [])) >= epochs
+    log, _problem = logs.read_log(Path(out) / "log.json")
+    return log is not None and log.get("status") == "done" and len(log["epochs"]) >= epochs
 
 
 def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resume: bool = True,
@@ -439,22 +440,14 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     preset's. This is what ``python -m microcircuit runs`` and ``sweep`` and the ``full``
     tier of the chapters call.
     """
-    dataset, preset_epochs, settings = run_settings(name, rule, seed=seed)
-    epochs = preset_epochs if epochs is None else epochs
-    out, ckpt = run_paths(name, rule, seed, results=results, runs=runs)
-    subset = {"source": source, "validation": None, "limit": None}
-    if finished(out, epochs):
-        log = json.loads((out / "log.json").read_text())
-        asked = identity(NetworkConfig(epochs=epochs, **settings).to_dict(), dataset, None, subset)
-        wrong = differences(of_log(log), asked) if of_log(log) else []
+    spec = runspec.for_preset(name, rule, seed=seed, results=results, runs=runs, source=source, epochs=epochs,
+                              resume=resume)
+    if finished(spec.out, spec.epochs):
+        log = json.loads((spec.out / "log.json").read_text())
+        wrong = differences(of_log(log), spec.identity()) if of_log(log) else []
         if wrong:  # e.g. a trial on the sample, or with fewer epochs, in the same folder
             raise ResumeMismatchError(
-                f"{out} holds a finished run made with other settings ({', '.join(wrong)}): move it away to run "
-                f"{name}/{rule}/seed-{seed} as asked, or write to other --results/--runs folders")
+                f"{spec.out} holds a finished run made with other settings ({', '.join(wrong)}): move it away to "
+                f"run {name}/{rule}/seed-{seed} as asked, or write to other --results/--runs folders")
         return log
-    flatten = is_dense(settings["layers"])
-    train = data.load_dataset(dataset, "train", flatten=flatten, source=source)
-    test = data.load_dataset(dataset, "test", flatten=flatten, source=source)
-    checksum = data.sample_checksum(dataset, "train") if source == "sample" else data.data_checksum(dataset, "train")
-    return run(train, test, out, epochs=epochs, resume=resume and ckpt.exists(), quiet=quiet,
-               dataset=dataset, data_checksum=checksum, data_subset=subset, checkpoint=ckpt, allow=(), **settings)
+    return train(spec, quiet=quiet)

@@ -114,7 +114,7 @@ def error_phase_figure(net, x, target: int, mode: str | None = None, label: int 
     rule = net.rule
     if not isinstance(rule, Microcircuit):
         raise TypeError("error_phase_widget needs a Network with rule='microcircuit'")
-    X = net._check_x(np.asarray(backend.to_numpy(x)).reshape(1, -1))
+    X = net.check_inputs(np.asarray(backend.to_numpy(x)).reshape(1, -1))
     r = net.forward(X)
     e = net.loss.error(r, one_hot(backend.asarray(np.array([int(target)])), net.n_classes))
     cells = rule.error_phase(net.layers, e, mode=mode, gen=backend.noise_generator(seed))
@@ -178,13 +178,10 @@ def update_sample(net, x, y, layer: int = 0, n: int = 400, seed: int = 0) -> dic
     of ``n`` entries drawn at ``seed``; ``agree``: the fraction of *all* entries whose signs agree).
     """
     from . import backend
-    from .losses import one_hot
-    from .metrics import angle_degrees
     from .feedback import FeedbackAlignment
+    from .metrics import angle_degrees
 
-    X = net._check_x(x)
-    Y = net._check_y(y, X.shape[0])
-    e = net.loss.error(net.forward(X, net._eval_gen()), one_hot(Y, net.n_classes))
+    e = net.output_error(x, y)
     plastic = [i for i, lay in enumerate(net.layers) if lay.plastic]
     i = plastic[layer]
     ours = backend.to_numpy(net.rule.updates(net.layers, e)[i][0]).ravel()

@@ -67,7 +67,7 @@ def full_splits(name: str, data_dir: str | None, write: bool, registry: dict) ->
     if not found["found"]:
         raise SystemExit(f"{name}: full dataset not found (searched {found['searched']}); "
                          "set MICROCIRCUIT_DATA or pass --data")
-    decoded = data._read_full(name, ["train", "test"], found)
+    decoded = data.read_full(name, ["train", "test"], found)
     for split, (x, y, _files) in decoded.items():
         entry = registry["datasets"][name]["splits"][split]
         actual = data.content_sha256(x, y)

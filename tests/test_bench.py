@@ -135,3 +135,32 @@ def test_set_jit_reaches_the_measuring_processes(tmp_path):
     finally:
         backend.set_jit(kept)
     assert row["jit"] is False  # recorded by the process that measured
+
+
+def test_compare_interleaves_rounds_and_pairs_each_ratio_within_its_round():
+    """The wall-clock comparison, on a fake measurement: every (rule, T, threads) once per round,
+    rounds in shuffled orders, medians and ranges over rounds, ratios to snnTorch within a round."""
+    from microcircuit import bench
+
+    calls = []
+    speed = {"bptt-snntorch": 100.0, "bp": 400.0, "bptt": 150.0}
+    slow_round = {1: 0.5}  # round 1 is a slow moment of the machine, for every case alike
+
+    def fake(kwargs, threads):
+        rule = kwargs.get("rule", "bptt-snntorch")
+        r = sum(1 for c in calls if c[:2] == (rule, threads))  # this case's round
+        calls.append((rule, threads, r))
+        rate = speed[rule] * threads * slow_round.get(r, 1.0) * (1 + 0.01 * r)
+        return {"rule": rule, "T": 8, "batch_size": 64, "network": "784-800-10", "samples_per_s": rate}
+
+    rows = bench.compare(rules=("bp", "bptt"), Ts=(8,), threads=(1, 2), rounds=3, bptt=True, measure_one=fake)
+    assert len(calls) == 3 * 3 * 2 and {c[2] for c in calls} == {0, 1, 2}
+    orders = [[c[:2] for c in calls[k * 6:(k + 1) * 6]] for k in range(3)]
+    assert len({tuple(o) for o in orders}) > 1  # the rounds are interleaved in different orders
+    row = {(r["rule"], r["threads"]): r for r in rows}
+    bp2 = row["bp", 2]
+    rates = sorted(400.0 * 2 * f * (1 + 0.01 * r) for r, f in ((0, 1.0), (1, 0.5), (2, 1.0)))
+    assert bp2["samples_per_s"] == rates[1] and (bp2["low"], bp2["high"]) == (rates[0], rates[2])
+    assert bp2["x_snntorch"] == 4.0 and bp2["x_low"] == bp2["x_high"] == 4.0  # the slow round slows both sides
+    assert row["bptt", 1]["x_snntorch"] == 1.5 and row["bptt-snntorch", 1]["x_snntorch"] is None
+    assert "3 interleaved rounds" in bench.format_comparison(rows)

@@ -233,7 +233,7 @@ def test_spiking_error_noise_does_not_move_data_order():
     sc = Network([784, 16, 10], rule="scfa", **kw)
     spk.partial_fit(x[:200], y[:200])
     sc.partial_fit(x[:200], y[:200])
-    assert spk._train_rng.bit_generator.state == sc._train_rng.bit_generator.state
+    assert spk.train_rng.bit_generator.state == sc.train_rng.bit_generator.state
 
 
 def test_binomial_counts_have_the_law_of_spike_trains():

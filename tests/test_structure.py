@@ -22,13 +22,13 @@ PACKAGE = Path(microcircuit.__file__).parent
 ROOT = PACKAGE.parent
 
 LAYERS = [
-    {"_version", "backend", "files", "locks", "tiers", "stats"},
+    {"_version", "environment", "logs", "backend", "files", "locks", "tiers", "stats"},
     {"neurons", "encoding"},
     {"layers"},
     {"losses", "feedback", "circuit", "bptt", "rules", "optim"},
     {"config", "network", "augment", "metrics", "checkpoint"},
-    {"identity", "data", "presets", "training", "sweep", "seeds"},
-    {"bench", "report", "plots", "plots.style", "plots.cells", "plots.results", "plots.learning", "widgets", "sliders",
+    {"identity", "data", "presets", "runspec", "training", "sweep", "seeds"},
+    {"bench", "probe", "report", "plots", "plots.style", "plots.cells", "plots.results", "plots.learning", "widgets", "sliders",
      "exercises"},
     {"cli", "__main__"},
 ]
@@ -206,3 +206,18 @@ def test_modules_stay_readable(module):
     lines = len(path.read_text().splitlines())
     limit = LONG.get(module, (LINES,))[0]
     assert lines <= limit, f"{path.name}: {lines} lines (limit {limit})"
+
+
+def test_no_module_reaches_into_another_objects_private_state():
+    """``obj._name`` only on ``self`` or ``cls``: what one module needs of another's objects is public
+    (``Network.check_inputs``, ``eval_generator``, ``output_error``, ``train_rng``; the microcircuit's
+    ``error_phase(mode=, gen=, sign=)``)."""
+    allowed = {"_repr_mimebundle_"}  # IPython's display protocol
+    found = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and node.attr not in allowed
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                found.append(f"{module}:{node.lineno}: .{node.attr}")
+    assert not found, "private state reached from outside:\n" + "\n".join(found)
