@@ -10,14 +10,14 @@ B. feedback ``E+/E- of layer l+1 -> apical(P^l)`` through fixed weights ``B^{l+1
 
 The error phase, from the output down:
 
-- output layer: ``E+ = [g^L e]_+``, ``E- = [g^L e]_-`` with ``e = -dE/dr^L`` (:mod:`losses`);
+- output layer: ``E+ = [g^L e]_+``, ``E- = [g^L e]_-`` with ``e = -dE/dr^L`` (:mod:`~microcircuit.losses`);
 - hidden layer: the apical compartment sums ``a = B^{l+1} E+ - B^{l+1} E-`` (excitatory and
   inhibitory routes), and the error cells fire ``E+ = [g^l a]_+``, ``E- = [g^l a]_-``;
 - Hebbian rule in the local compartment: ``Delta W^l = eta (E+ - E-)^T r^{l-1}``.
 
 Since ``E+ - E- = -delta`` at every layer, this is SC-FA's update exactly in rate mode;
 in spiking mode the error cells fire Bernoulli spikes for ``T_e`` steps and the update is
-an unbiased estimate of it (chapter 8 proves both).
+an unbiased estimate of it (:doc:`chapter 8 </chapters/08_equivalence>` proves both).
 """
 
 from __future__ import annotations

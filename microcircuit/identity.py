@@ -32,7 +32,7 @@ def _plain(value):
 
 
 def identity(config: dict, dataset: str | None, data_checksum: str | None, data_subset: dict | None) -> dict:
-    """What defines a run, as plain JSON values (``config``: :meth:`NetworkConfig.to_dict`)."""
+    """What defines a run, as plain JSON values (``config``: :meth:`~microcircuit.config.NetworkConfig.to_dict`)."""
     subset = {k: v for k, v in (data_subset or {}).items() if v is not None}
     subset.setdefault("source", "full")
     if subset["source"] == "auto":  # the same files either way: auto finds the full data or downloads it

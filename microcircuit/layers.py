@@ -1,6 +1,6 @@
 """Layers of pyramidal cells: dense, convolutional, and pooling wiring between them.
 
-A pyramidal cell has three compartments (see the book, chapter 5):
+A pyramidal cell has three compartments (see the book, :doc:`chapter 5 </chapters/05_pyramidal_cell>`):
 
 - **basal dendrite**: sums feedforward input through the plastic weights,
   ``I[t] = W x[t] + b``;

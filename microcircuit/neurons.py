@@ -41,8 +41,8 @@ class LIFParameters:
     tau_m : membrane time constant in time steps (``inf`` gives a non-leaky IF neuron).
     theta : firing threshold.
     surrogate : ``"triangle"`` (``max(0, 1 - |v - theta| / width)``), ``"box"``
-        (``1`` where ``|v - theta| < width``) or ``"fast_sigmoid"``
-        (``1 / (1 + |v - theta| / width)^2``, never zero: a silent cell still learns).
+    (``1`` where ``|v - theta| < width``) or ``"fast_sigmoid"``
+    (``1 / (1 + |v - theta| / width)^2``, never zero: a silent cell still learns).
     width : half-width of the surrogate window, in units of potential.
     """
 

@@ -32,7 +32,9 @@ from . import rules as _rules
 from . import seeds as _seeds
 from .data import DATASETS, LABELS
 from .files import results_dir, shown
-from .presets import DEPTH_STUDY, hidden_layers, own_settings, preset, preset_for, runs_command
+from .logs import check_log
+from .presets import DEPTH_STUDY, hidden_layers, own_settings, preset_for, runs_command
+from .presets import preset as preset_spec
 from .rules import FEEDBACK_RULES, RUN_RULES
 from .seeds import MISSING  # noqa: F401 - report.MISSING marks a missing run in every table
 
@@ -60,8 +62,8 @@ class Results:
     """Everything found under a results folder.
 
     runs : one dict per run folder: ``dataset``, ``preset``, ``rule``, ``seed``, ``path``,
-        ``status``, ``config``, ``provenance``, ``segments`` (the provenance of every call that
-        trained epochs), ``epochs`` (the per-epoch records), ``wall_seconds``.
+    ``status``, ``config``, ``provenance``, ``segments`` (the provenance of every call that
+    trained epochs), ``epochs`` (the per-epoch records), ``wall_seconds``.
     bench : one dict per benchmark file: ``name``, ``path``, ``provenance``, ``results``.
     problems : unreadable files, as ``"path: reason"`` lines (they are skipped, not fatal).
     """
@@ -113,9 +115,10 @@ def _read_json(path: Path, problems: list):
 def load_results(root=None, seeds=None) -> Results:
     """Read every ``<dataset>/<preset>/<rule>/seed-<k>/log.json`` and ``bench/*.json`` under ``root``.
 
-    ``root`` defaults to :func:`results_dir`; ``seeds`` picks the seeds read (default: all).
+    ``root`` defaults to :func:`~microcircuit.files.results_dir`; ``seeds`` picks the seeds read (default: all).
     A log straight in ``<rule>/`` (the layout before seeds) is read as its seed. A folder that
-    does not exist gives empty :class:`Results`; unreadable files are listed in ``problems`` and skipped.
+    does not exist gives empty :class:`Results`; unreadable files, and JSON that is not a run's log
+    (:func:`microcircuit.logs.check_log`), are listed in ``problems`` and skipped.
     """
     root = Path(root) if root is not None else results_dir()
     res = Results(root=root)
@@ -130,8 +133,9 @@ def load_results(root=None, seeds=None) -> Results:
         log = _read_json(log_path, res.problems)
         if log is None:
             continue
-        if not isinstance(log, dict) or not isinstance(log.get("epochs", []), list):
-            res.problems.append(f"{log_path}: not a training log (no list of epochs)")
+        problem = check_log(log)  # the one schema of a log: training reads it too
+        if problem:
+            res.problems.append(f"{log_path}: not a run's log ({problem})")
             continue
         seed = log_path.parent.name.removeprefix("seed-") if log_path.parent != rule_dir else None
         seed = int(seed) if seed is not None and seed.isdigit() else (log.get("provenance") or {}).get("seed", 0)
@@ -343,9 +347,9 @@ def _add_gap(rows, base: str, mean_key: str, p: str):
 def accuracy_table(results=None, rules=FEEDBACK_RULES, expected=None, datasets=None) -> Table:
     """Test accuracy per dataset / preset / rule over seeds: mean ± sd, per seed, gap to BP.
 
-    results : :class:`Results` or a results folder (default :func:`results_dir`).
+    results : :class:`Results` or a results folder (default :func:`~microcircuit.files.results_dir`).
     rules : the rules every (dataset, preset) should have; absent ones get a row with status
-        ``"missing"``. Runs of other rules (say ``microcircuit-spiking``) follow them.
+    ``"missing"``. Runs of other rules (say ``microcircuit-spiking``) follow them.
     expected : extra ``(dataset, preset)`` pairs to list even if none of their runs exists.
     datasets : only these datasets (default: all).
 
@@ -405,7 +409,7 @@ def depth_gaps(results=None, presets=None, base: str = "bptt", rules=None) -> li
     res = as_results(results)
     out = []
     for name in presets or DEPTH_STUDY:
-        dataset = preset(name)["dataset"]
+        dataset = preset_spec(name)["dataset"]
         reference = {s: r for s, r in res.by_seed(dataset, name, base).items() if r["status"] == "done"}
         found = {r["rule"] for r in res.select(dataset, name)} - {base}
         for rule in sorted(found if rules is None else set(rules) - {base}, key=_rules.order):

@@ -11,7 +11,8 @@ with no spread. A rule is compared with BP *paired by seed*: with errors ``e_k``
 and :func:`microcircuit.stats.paired_interval` says whether ``mean(d)`` stands out of the
 seed noise. Runs still in progress are never averaged in.
 
-The rate-mode microcircuit computes SC-FA's updates exactly (chapter 8), and its error
+The rate-mode microcircuit computes SC-FA's updates exactly
+(:doc:`chapter 8 </chapters/08_equivalence>`), and its error
 cells draw from their own random stream, so a microcircuit run and an SC-FA run of the same
 seed, made by the same code with the same BLAS threads, write the same log: every per-epoch
 record equal, wall time aside. :func:`compare_logs` checks that, and when two logs differ,
