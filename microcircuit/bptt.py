@@ -2,7 +2,8 @@
 
 The rules of :mod:`microcircuit.feedback` see a forward pass only through what it leaves at the
 end (rates ``r``, time-averaged gains ``g``); BPTT differentiates the spiking network itself,
-step by step, as snnTorch and SpikingJelly train it. The network is the library's own: every
+step by step, as surrogate-gradient training does in snnTorch and SpikingJelly. Here the soft
+reset stays in the graph (SpikingJelly's default; snnTorch detaches it by default). The network is the library's own: every
 layer ``l`` at step ``t`` (:mod:`microcircuit.neurons`)::
 
     I[t]     = W s^{l-1}[t] + b                       (s^0[t]: the encoded input)

@@ -178,6 +178,8 @@ def _mismatches(net_config: dict, given: dict, run_data: dict, data_given: dict)
             out.append(f"{key} ({_plain(key, net_config[key])!r} -> {_plain(key, value)!r})")
     for key, value in data_given.items():
         old = run_data.get(key)
+        if key == "source":  # auto finds the full data (or downloads it): the same files as full
+            old, value = ("full" if v == "auto" else v for v in (old, value))
         if value is not None and old is not None and _plain(key, value) != _plain(key, old):
             out.append(f"{key} ({old!r} -> {value!r})")
     return out
@@ -190,7 +192,8 @@ def _check_same_run(out: Path, ckpt: Path, log: dict | None, stored: dict | None
     checkpoint, is a copy of the run: it resumes.)"""
     home = (stored or {}).get("run_folder")
     here = Path(out).resolve()
-    inside = home is not None and Path(home) in Path(ckpt).resolve().parents
+    parents = Path(ckpt).resolve().parents
+    inside = home is not None and Path(home) in parents and here not in parents  # in another run's folder
     if home and Path(home) != here and (inside or ((Path(home) / "log.json").exists()
                                                    and not (here / "log.json").exists())):
         raise ResumeMismatchError(
@@ -434,8 +437,11 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     """Run (or resume) one rule on a preset, where the book looks for it.
 
     ``rule`` is a name of the rule registry (:data:`microcircuit.rules.RUN_RULES`). The log and checkpoint go to :func:`run_paths`. A run whose log says
-    it is done is returned as it is (its checkpoint, not committed, may be absent); a log
-    that holds epochs but has lost its checkpoint is refused, never overwritten.
+    it is done is returned as it is (its checkpoint, not committed, may be absent), provided it is
+    the run asked for: a finished run of other settings (other epochs or lr, the sample, another
+    subset) is refused in one line, never taken for this one, and so is resuming one (a sweep may
+    change nothing; ``train --resume --epochs N`` extends a run explicitly). A log that holds epochs
+    but has lost its checkpoint is refused, never overwritten.
     ``source="sample"`` trains on the bundled sample (tests); ``epochs`` overrides the
     preset's. This is what ``python -m microcircuit runs`` and ``sweep`` and the ``full``
     tier of the chapters call.

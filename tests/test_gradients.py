@@ -75,7 +75,9 @@ class _Spike(torch.autograd.Function):
 
 
 def _max_pool_shared(x, k):
-    """Max over k x k windows whose gradient goes to the cells holding the maximum, ties shared."""
+    """Max over k x k windows whose gradient goes to the cells holding the maximum, ties shared
+    equally. That is the library's definition (binary spikes tie often), written here anew; torch's
+    ``F.max_pool2d`` gives a tied window's gradient to one cell instead, so it is not the oracle here."""
     B, C, H, W = x.shape
     w = x.reshape(B, C, H // k, k, W // k, k)
     mask = (w == w.amax(dim=(3, 5), keepdim=True)).to(x.dtype)

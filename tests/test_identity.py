@@ -113,3 +113,23 @@ def test_the_command_line_refuses_another_runs_checkpoint_in_one_line(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "is the checkpoint of the run in" in err[0], err
     assert "Traceback" not in "\n".join(err)
+
+
+def test_a_run_moved_into_a_subfolder_of_its_old_place_resumes(tmp_path):
+    _run(tmp_path / "nest", epochs=1)
+    (tmp_path / "nest" / "v1").mkdir()
+    for name in ("log.json", "log.csv", "checkpoint.npz"):
+        shutil.move(tmp_path / "nest" / name, tmp_path / "nest" / "v1" / name)
+    log = _run(tmp_path / "nest" / "v1", epochs=2, resume=True)
+    assert [r["epoch"] for r in log["epochs"]] == [1, 2]
+
+
+def test_auto_and_full_data_are_the_same_data_for_a_resume(tmp_path):
+    """A run begun by `train --preset` (data found automatically) is continued by `runs` (the full data)."""
+    x, y = toy(96)
+    common = dict(quiet=True, dataset="toy", data_checksum="c" * 64, train_eval_samples=0, **NET)
+    training.run((x, y), None, tmp_path / "r", epochs=1, data_subset={"source": "auto"}, **common)
+    log = training.run((x, y), None, tmp_path / "r", epochs=2, resume=True, data_subset={"source": "full"}, **common)
+    assert len(log["epochs"]) == 2
+    with pytest.raises(training.ResumeMismatchError, match="source"):  # the sample is other data
+        training.run((x, y), None, tmp_path / "r", epochs=3, resume=True, data_subset={"source": "sample"}, **common)
