@@ -17,6 +17,32 @@ import numpy as np
 SMALL = ["--dataset", "mnist", "--sample", "--limit", "200", "--layers", "784,16,10", "--T", "2", "--quiet",
          "--train-eval", "100"]
 
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+LINUX = sys.platform.startswith("linux")
+
+# the toy network of the API tests (on ``toy`` data)
+KW = dict(layers=[16, 12, 4], rule="bp", T=4, seed=1, lr=3e-3, surrogate="fast_sigmoid")
+
+
+def toy(n=128, seed=0):
+    """The 4-class toy problem on 16 inputs (``conftest.toy``), 128 samples unless told."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 16)).astype(np.float32)
+    y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int) + 2 * (x[:, 0] > 0.5)
+    return x, y
+
+
+def options(base, changes, epochs: bool = True) -> list:
+    """``base`` with each ``--flag value`` of ``changes`` replaced (or appended); with
+    ``epochs``, ``--epochs 1`` unless ``changes`` sets it."""
+    args = list(base)
+    for flag, value in zip(changes[::2], changes[1::2]):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    return args if "--epochs" in args or not epochs else args + ["--epochs", "1"]
+
 
 def _sigint_as_in_a_terminal():
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python then turns it into KeyboardInterrupt
