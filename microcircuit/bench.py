@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import statistics
 import resource
 import subprocess
 import sys
@@ -33,6 +34,7 @@ import time
 import numpy as np
 
 from .config import is_dense
+from .environment import THREAD_VARS
 from .files import write_atomic
 from .presets import preset as load_preset
 from .rules import RULES
@@ -302,57 +304,63 @@ def run(rules=RULES, Ts=(None,), batch_size=None, batches=100,
     ``bptt``: also train the network by BPTT in snnTorch, first at each T, and give every rule
     its ratio to it (``None``: when torch and snntorch are installed and the backend is NumPy).
     """
+    names, env = _prepare(rules, preset, batch_size, layers, bptt)
+    results = [_in_process(_case(rule, T, batch_size, batches, layers, preset), env) for T in Ts for rule in names]
+    add_ratios(results)
+    _write(out, results=results)
+    return results
+
+
+def _prepare(rules, preset, batch_size, layers, bptt) -> tuple[list, dict]:
+    """Check the request before any process starts; ``(the names to measure, snnTorch's BPTT first
+    where it is measured, the processes' environment)``."""
     from . import backend
-    from .training import provenance
 
     network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
     for rule in rules:
         if rule != "bptt-snntorch":
             rule_settings(rule)  # an unknown name fails here, before any process starts
-    env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name,
-               MICROCIRCUIT_JIT="1" if backend.kernels_enabled() else "0")  # set_jit() reaches the processes too
     if bptt is None:
         bptt = backend.name() == "numpy" and has_bptt()
-    results = []
-    for T in Ts:
-        for rule in (["bptt-snntorch"] if bptt else []) + list(rules):
-            if rule != "bptt-snntorch":
-                rule_settings(rule)  # an unknown name fails here, before any process starts
-            kwargs = dict(T=T, batch_size=batch_size, batches=batches, layers=None if layers is None else list(layers),
-                          preset=preset)
-            if rule != "bptt-snntorch":
-                kwargs.update(rule=rule)
-            args = json.dumps(kwargs)
-            proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
-            if proc.returncode != 0:
-                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                raise BenchmarkError(f"benchmark of {rule} failed in its process: {last} "
-                                     f"(run `python -m microcircuit.bench '{args}'` to see all of it)")
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    add_ratios(results)
-    if out:
-        doc = {"provenance": dict(provenance(seed=0), jit=backend.kernels_enabled()), "results": results}
-        write_atomic(out, json.dumps(doc, indent=1))
-    return results
+    names = (["bptt-snntorch"] if bptt and "bptt-snntorch" not in rules else []) + list(rules)
+    env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name,
+               MICROCIRCUIT_JIT="1" if backend.kernels_enabled() else "0")  # set_jit() reaches the processes too
+    return names, env
 
 
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-"""What sets a process's threads: OpenBLAS's (NumPy), OpenMP's (torch, Numba) and MKL's."""
+def _case(rule, T, batch_size, batches, layers, preset) -> dict:
+    """The arguments of one measurement (:func:`measure`, or :func:`measure_bptt` for snnTorch)."""
+    kwargs = dict(T=T, batch_size=batch_size, batches=batches, layers=None if layers is None else list(layers),
+                  preset=preset)
+    return kwargs if rule == "bptt-snntorch" else dict(kwargs, rule=rule)
 
 
-def _one(kwargs: dict, threads: int, env: dict) -> dict:
-    """One measurement in a fresh process with ``threads`` threads for BLAS and torch."""
-    env = dict(env, **{name: str(threads) for name in THREAD_VARS})
+def _in_process(kwargs: dict, env: dict) -> dict:
+    """One measurement in a fresh Python process (its peak memory its own)."""
     args = json.dumps(kwargs)
     proc = subprocess.run([sys.executable, "-m", "microcircuit.bench", args], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchmarkError(f"benchmark {args} on {threads} thread(s) failed in its process: {last}")
+        threads = env.get("OPENBLAS_NUM_THREADS")
+        raise BenchmarkError(f"benchmark of {kwargs.get('rule', 'bptt-snntorch')}"
+                             + (f" on {threads} thread(s)" if threads else "") + f" failed in its process: {last} "
+                             f"(run `python -m microcircuit.bench '{args}'` to see all of it)")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _write(out, **doc):
+    """The results as JSON in ``out`` (nothing without it), with the provenance of the machine."""
+    if out:
+        from . import backend
+        from .training import provenance
+
+        write_atomic(out, json.dumps({"provenance": dict(provenance(seed=0), jit=backend.kernels_enabled()), **doc},
+                                     indent=1))
+
+
 def compare(rules=RULES, Ts=(None,), threads=(1, None), rounds: int = 3, batch_size=None, batches=100, layers=None,
-            preset: str = "mnist-mlp", bptt: bool | None = None, seed: int = 0, measure_one=None) -> list[dict]:
+            preset: str = "mnist-mlp", bptt: bool | None = None, seed: int = 0, out=None,
+            measure_one=None) -> list[dict]:
     """Wall-clock samples/s as a user compares them: every rule (and snnTorch's BPTT, where it is
     installed) at every T and thread count (``None``: all the machine's cores), each measurement in
     a fresh process, ``rounds`` rounds whose order is shuffled afresh (``seed``), so that a slow
@@ -361,54 +369,36 @@ def compare(rules=RULES, Ts=(None,), threads=(1, None), rounds: int = 3, batch_s
     Returns one row per (rule, T, threads): ``samples_per_s`` (the median over rounds), ``low`` and
     ``high`` (the least and the largest), ``rounds``, and, beside snnTorch's BPTT measured in the
     same rounds, ``x_snntorch`` (the median over rounds of the ratio within each round) with
-    ``x_low`` and ``x_high``. ``measure_one(kwargs, threads)`` replaces the process (tests).
+    ``x_low`` and ``x_high``; written as JSON to ``out`` where given. ``measure_one(kwargs, threads)``
+    replaces the process (tests).
     """
     import random
 
-    from . import backend
-
-    network_settings(preset, T=None, batch_size=batch_size, layers=layers)  # fail here on a bad preset
-    for rule in rules:
-        if rule != "bptt-snntorch":
-            rule_settings(rule)
+    names, env = _prepare(rules, preset, batch_size, layers, bptt)
     counts = sorted({(os.cpu_count() or 1) if n is None else int(n) for n in threads})
-    if bptt is None:
-        bptt = backend.name() == "numpy" and has_bptt()
-    names = (["bptt-snntorch"] if bptt and "bptt-snntorch" not in rules else []) + list(rules)
-    env = dict(os.environ, MICROCIRCUIT_BACKEND=backend.name(), MICROCIRCUIT_DTYPE=backend.dtype().name,
-               MICROCIRCUIT_JIT="1" if backend.kernels_enabled() else "0")
-    run_one = measure_one or (lambda kwargs, n: _one(kwargs, n, env))
+    run_one = measure_one or (lambda kwargs, n: _in_process(kwargs, dict(env, **{v: str(n) for v in THREAD_VARS})))
     cases = [(rule, T, n) for rule in names for T in Ts for n in counts]
     seen = {case: [] for case in cases}
     for r in range(rounds):
         order = list(cases)
         random.Random(seed * 1000 + r).shuffle(order)
         for rule, T, n in order:
-            kwargs = dict(T=T, batch_size=batch_size, batches=batches, preset=preset,
-                          layers=None if layers is None else list(layers))
-            if rule != "bptt-snntorch":
-                kwargs.update(rule=rule)
-            seen[rule, T, n].append(run_one(kwargs, n))
+            seen[rule, T, n].append(run_one(_case(rule, T, batch_size, batches, layers, preset), n))
     rows = []
     for (rule, T, n), results in seen.items():
         rates = [res["samples_per_s"] for res in results]
         first = results[0]
         row = {"rule": rule, "T": first["T"], "threads": n, "batch_size": first["batch_size"],
-               "network": first.get("network"), "rounds": len(rates), "samples_per_s": _median(rates),
+               "network": first.get("network"), "rounds": len(rates), "samples_per_s": statistics.median(rates),
                "low": min(rates), "high": max(rates), "x_snntorch": None, "x_low": None, "x_high": None}
         base = seen.get(("bptt-snntorch", T, n))
         if base and rule != "bptt-snntorch":
             ratios = [a / b["samples_per_s"] for a, b in zip(rates, base)]
-            row.update(x_snntorch=round(_median(ratios), 3), x_low=round(min(ratios), 3),
+            row.update(x_snntorch=round(statistics.median(ratios), 3), x_low=round(min(ratios), 3),
                        x_high=round(max(ratios), 3))
         rows.append(row)
+    _write(out, comparison=rows)
     return rows
-
-
-def _median(values):
-    v = sorted(values)
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
 
 
 def format_comparison(rows: list[dict]) -> str:

@@ -244,12 +244,7 @@ def cmd_bench(args) -> int:
             threads = [None if t == "all" else int(t) for t in (args.threads or ["1", "all"])]
             rows = bench.compare(rules=rules, Ts=args.T or [None], threads=threads, rounds=args.rounds,
                                  batch_size=args.batch_size, batches=args.batches, layers=args.layers,
-                                 preset=args.preset)
-            if args.out:
-                from .files import write_atomic
-                from .training import provenance
-
-                write_atomic(args.out, json.dumps({"provenance": provenance(seed=0), "comparison": rows}, indent=1))
+                                 preset=args.preset, out=args.out)
             print(bench.format_comparison(rows))
             return 0
         results = bench.run(rules=rules, Ts=args.T or [None], batch_size=args.batch_size,

@@ -36,6 +36,10 @@ RESULTS, RUNS, DATA, CACHE = "MICROCIRCUIT_RESULTS", "MICROCIRCUIT_RUNS", "MICRO
 RECORDED = ("OPENBLAS_NUM_THREADS", "XDG_CACHE_HOME")
 """Read as they are (recorded, or a standard location), never acted on: nothing to check."""
 
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""What sets a child process's threads (OpenBLAS's for NumPy, OpenMP's for torch and Numba, MKL's):
+the library sets them for the processes it starts (sweep workers, benchmark runs), never reads them."""
+
 BACKENDS = ("numpy", "cupy")
 DTYPES = ("float32", "float64")
 TIERS = ("smoke", "book", "full")

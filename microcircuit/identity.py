@@ -31,12 +31,16 @@ def _plain(value):
     return json.loads(json.dumps(value, sort_keys=True, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
+def data_source(source: str | None) -> str:
+    """A data subset's ``source`` as the identity compares it: ``"auto"`` (or unrecorded) is ``"full"``,
+    the same files either way (auto finds the full data or downloads it); ``"sample"`` is other data."""
+    return "full" if source in (None, "auto") else source
+
+
 def identity(config: dict, dataset: str | None, data_checksum: str | None, data_subset: dict | None) -> dict:
     """What defines a run, as plain JSON values (``config``: :meth:`~microcircuit.config.NetworkConfig.to_dict`)."""
     subset = {k: v for k, v in (data_subset or {}).items() if v is not None}
-    subset.setdefault("source", "full")
-    if subset["source"] == "auto":  # the same files either way: auto finds the full data or downloads it
-        subset["source"] = "full"
+    subset["source"] = data_source(subset.get("source"))
     return _plain({"config": config, "dataset": dataset, "data_checksum": data_checksum, "data_subset": subset})
 
 

@@ -141,7 +141,6 @@ def build(*, out, preset: str | None = None, dataset: str | None = None, typed: 
         raise ValueError(f"argument --validation: must be a count or a fraction >= 0, got {validation!r}")
     limit = limit if limit is not None else subset.get("limit")
     train_eval = train_eval if train_eval is not None else run_prov.get("train_eval_samples", TRAIN_EVAL)
-    seed = config.seed if "seed" in settings else run_config.get("seed", config.seed)
     if resuming:  # only what was asked: the run keeps its own settings (a preset's lr is not an override)
         passed = {k: v for k, v in settings.items() if k in typed or k != "lr"}
         own = NetworkConfig.from_dict({k: v for k, v in run_config.items() if k in NetworkConfig.__dataclass_fields__})
@@ -150,7 +149,7 @@ def build(*, out, preset: str | None = None, dataset: str | None = None, typed: 
         if "layers" not in settings:  # the default hidden and output layers on this dataset's input
             config = config.replace(layers=(_input_size(dataset), *config.layers[1:]))
         passed = {k: v for k, v in config.to_dict().items() if k != "epochs"}
-        config = config.replace(epochs=epochs, seed=seed)
+        config = config.replace(epochs=epochs)
     return RunSpec(config=config, dataset=dataset, out=out, checkpoint=ckpt, settings=passed, source=source,
                    validation=validation, limit=limit, train_eval=train_eval, resume=resume, allow=tuple(allow))
 

@@ -33,12 +33,11 @@ from asyncio import CancelledError
 from dataclasses import dataclass
 
 from . import training
-from .environment import temporarily
+from .environment import THREAD_VARS, temporarily
 from .files import results_dir, runs_dir
 from .presets import preset
 from .rules import RUN_RULES
 
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -263,7 +262,7 @@ def run(task_list, *, scheduler: str | None = None, workers: int | None = None, 
         bar.close()
         return {"done": done, "failed": failed}
     Client, LocalCluster = dask
-    for name in BLAS_THREADS:  # the worker processes inherit it: one BLAS thread per worker
+    for name in THREAD_VARS:  # the worker processes inherit it: one BLAS thread per worker
         os.environ.setdefault(name, "1")
     with _quiet_dask():
         _on_dask(Client, LocalCluster, task_list, scheduler, workers, connect_timeout, kwargs, progress, echo,

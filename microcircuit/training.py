@@ -35,7 +35,7 @@ from .checkpoint import read_log as checkpoint_log, save as save_checkpoint
 from ._version import __version__
 from .config import NetworkConfig, encode_layers
 from .files import check_writable, remove_temp_files, write_atomic
-from .identity import RESUME_OVERRIDES, differences, fingerprint, of_log
+from .identity import RESUME_OVERRIDES, data_source, differences, fingerprint, of_log
 from .locks import lock_checkpoint, lock_run
 from .network import DivergenceError, Network
 
@@ -118,12 +118,6 @@ def _count(n: int, what: str = "epoch") -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
 
 
-def _read_log(path: Path):
-    """``(log, problem)``: the log (None if absent or unusable) and why it cannot be used: unreadable,
-    or not a run's log (:func:`microcircuit.logs.check_log`)."""
-    return logs.read_log(path)
-
-
 def _stored_log(ckpt: Path) -> dict | None:
     """The copy of the run's log inside the checkpoint ``ckpt``, if it holds one that is a log."""
     stored = checkpoint_log(ckpt)
@@ -178,8 +172,8 @@ def _mismatches(net_config: dict, given: dict, run_data: dict, data_given: dict)
             out.append(f"{key} ({_plain(key, net_config[key])!r} -> {_plain(key, value)!r})")
     for key, value in data_given.items():
         old = run_data.get(key)
-        if key == "source":  # auto finds the full data (or downloads it): the same files as full
-            old, value = ("full" if v == "auto" else v for v in (old, value))
+        if key == "source":  # compared as the identity compares it (auto and full: the same files)
+            old, value = (None if v is None else data_source(v) for v in (old, value))
         if value is not None and old is not None and _plain(key, value) != _plain(key, old):
             out.append(f"{key} ({old!r} -> {value!r})")
     return out
@@ -282,7 +276,7 @@ def run(
 def _run_locked(train, test, out, ckpt, *, epochs, resume, quiet, dataset, data_checksum, data_subset,
                 alignment_samples, train_eval_samples, network_kwargs, allow) -> dict:
     log_path = out / "log.json"
-    log, problem = _read_log(log_path)
+    log, problem = logs.read_log(log_path)
     if ckpt.exists() and not resume:
         raise FileExistsError(f"{ckpt} exists: pass resume=True (--resume) to continue it, or choose another output folder")
     if not ckpt.exists() and log and log.get("epochs"):
@@ -428,7 +422,10 @@ def train(spec: runspec.RunSpec, *, quiet: bool = False, arrays=None) -> dict:
 
 def finished(out, epochs: int) -> bool:
     """True when the log in ``out`` says its run is done with at least ``epochs`` epochs."""
-    log, _problem = logs.read_log(Path(out) / "log.json")
+    return _done(logs.read_log(Path(out) / "log.json")[0], epochs)
+
+
+def _done(log: dict | None, epochs: int) -> bool:
     return log is not None and log.get("status") == "done" and len(log["epochs"]) >= epochs
 
 
@@ -448,8 +445,8 @@ def run_preset(name: str, rule: str, *, seed: int = 0, quiet: bool = True, resum
     """
     spec = runspec.for_preset(name, rule, seed=seed, results=results, runs=runs, source=source, epochs=epochs,
                               resume=resume)
-    if finished(spec.out, spec.epochs):
-        log = json.loads((spec.out / "log.json").read_text())
+    log, _problem = logs.read_log(spec.out / "log.json")
+    if _done(log, spec.epochs):
         wrong = differences(of_log(log), spec.identity()) if of_log(log) else []
         if wrong:  # e.g. a trial on the sample, or with fewer epochs, in the same folder
             raise ResumeMismatchError(
